@@ -1,0 +1,165 @@
+"""``mammo <command> [overrides]``: picks the subcommand and hands the rest to Hydra.
+
+Only the dispatcher lives here. It must stay light: ``mammo --help`` and config
+errors answer without importing TensorFlow (the command modules import it inside
+their ``run`` functions, after the config has been composed and validated).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+from mammo_cli.errors import MammoError
+
+#: command name -> (module under mammo_cli.commands, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train one model (add -m to sweep overrides); writes a run folder"),
+    "evaluate": ("evaluate", "re-evaluate a saved run on a test set: run=<run dir>"),
+    "data": ("data", "data utilities: `mammo data demo out=DIR` writes the demo set"),
+}
+
+#: commands that take plain key=value arguments instead of a Hydra config
+PLAIN_COMMANDS = {"data"}
+
+USAGE = """usage: mammo <command> [key=value ...] [-m] [--cfg job] [--help]
+
+Train and evaluate CNNs on mammogram abnormality patches (CBIS-DDSM course format).
+
+commands:
+{commands}
+
+examples:
+  mammo train task=2.1 model=scratch
+  mammo train -m task=2.1 model.hidden_units=64,128,256,512 trainer.batch_size=25,50
+  mammo train task=2.2 data.dir=/path/to/course_npy trainer.epochs=20
+  mammo evaluate run=outputs/train/2026-01-01/12-00-00-000000
+  mammo train --help          (config groups and every key of a command)
+
+Set HYDRA_FULL_ERROR=1 to see a full traceback on errors.
+"""
+
+# Config groups whose option names look like numbers (task=2.1, task=4). Hydra parses
+# an unquoted 2.1 as a float and refuses it as a group choice, so these values are
+# quoted before Hydra sees them: task=2.1,2.2 becomes task='2.1','2.2'.
+_NUMERIC_GROUPS = ("task",)
+_NUMERIC_CHOICE = re.compile(
+    r"^(?P<key>[+~]{0,2}(?:" + "|".join(_NUMERIC_GROUPS) + r"))="
+    r"(?P<values>[0-9][0-9.]*(?:,[0-9][0-9.]*)*)$"
+)
+
+
+def quote_numeric_choices(overrides: Sequence[str]) -> list[str]:
+    """Quote numeric config-group choices so that ``task=2.1`` works as typed."""
+    quoted = []
+    for override in overrides:
+        match = _NUMERIC_CHOICE.match(override)
+        if match:
+            values = ",".join(f"'{value}'" for value in match["values"].split(","))
+            override = f"{match['key']}={values}"
+        quoted.append(override)
+    return quoted
+
+
+# Lines of Hydra/OmegaConf messages that describe internals rather than the mistake.
+_NOISE = ("Config search path", "provider=", "reference_type=", "object_type=")
+
+
+def _error_line(exc: BaseException) -> str:
+    """Collapse a config-library exception (and its cause) into one readable line."""
+    parts = [str(exc)]
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    lines = [line.strip() for part in parts for line in part.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(_NOISE)]
+    text = "; ".join(kept)
+    # "Available options in 'task':; 2.1; 2.2" -> "Available options in 'task': 2.1, 2.2"
+    head, sep, options = text.partition(":; ")
+    if sep and "Available options" in head:
+        text = f"{head}: {options.replace('; ', ', ')}"
+    return text.replace(".;", ";")
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"mammo: error: {message}\n")
+    return 2
+
+
+def _run_hydra_command(command: str, overrides: list[str], wants_traceback: bool) -> None:
+    """Run ``mammo_cli.commands.<command>.run`` as a Hydra app over ``overrides``."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from mammo_cli.config import register_configs
+
+    register_configs()
+    module = importlib.import_module(f"mammo_cli.commands.{COMMANDS[command][0]}")
+
+    def task_function(cfg):  # runs only once the config is composed and valid
+        try:
+            return module.run(cfg)
+        except MammoError as exc:
+            # A single run ends here with one line; in a sweep Hydra reports which job
+            # failed and the error reaches main().
+            if HydraConfig.get().mode == RunMode.RUN and not wants_traceback:
+                raise SystemExit(_fail(str(exc))) from None
+            raise
+
+    app = hydra.main(config_path="pkg://mammo_cli.conf", config_name=command, version_base="1.3")(
+        task_function
+    )
+    sys.argv = [f"mammo {command}", *quote_numeric_choices(overrides)]
+    app()
+
+
+def _is_user_config_error(exc: BaseException) -> bool:
+    """Errors that come from what the user typed or wrote in a config file."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(exc, HydraException | OmegaConfBaseException)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mammo`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        width = max(len(name) for name in COMMANDS)
+        listing = "\n".join(
+            f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()
+        )
+        sys.stdout.write(USAGE.format(commands=listing))
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        return _fail(f"unknown command '{command}' (expected one of: {', '.join(COMMANDS)})")
+
+    wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # Let exceptions reach this function instead of Hydra's own multi-line report.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        if command in PLAIN_COMMANDS:
+            module = importlib.import_module(f"mammo_cli.commands.{COMMANDS[command][0]}")
+            module.main(rest)
+        else:
+            _run_hydra_command(command, rest, wants_traceback)
+    except MammoError as exc:
+        if wants_traceback:
+            raise
+        return _fail(str(exc))
+    except Exception as exc:
+        if wants_traceback or not _is_user_config_error(exc):
+            raise
+        return _fail(_error_line(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

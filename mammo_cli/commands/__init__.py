@@ -1,0 +1,45 @@
+"""One thin module per subcommand: compose the pieces, write the run folder.
+
+Each module's ``run(cfg)`` is a Hydra task function. Heavy imports (TensorFlow) happen
+inside ``run`` so that ``mammo --help`` and config errors stay fast.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from mammo_cli.io import write_json, write_text
+
+T = TypeVar("T")
+
+
+def current_run_dir() -> Path:
+    """The folder Hydra made for this job (honours hydra.run.dir / hydra.sweep.dir)."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def in_run_folder(cfg: DictConfig, body: Callable[[Path], T]) -> T:
+    """Save the resolved config, run ``body(run_dir)``; on failure write ``status.json``.
+
+    A failed run therefore leaves its error on disk and never a ``metrics.json``.
+    """
+    run_dir = current_run_dir()
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        return body(run_dir)
+    except BaseException as exc:
+        write_json(
+            run_dir / "status.json",
+            {
+                "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
+        raise

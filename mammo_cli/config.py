@@ -1,0 +1,138 @@
+"""The configuration schema: dataclasses registered with Hydra's ConfigStore.
+
+Every YAML file under ``conf/`` is merged onto one of these dataclasses, so a typo
+(``trainer.epoch=3``), an unknown option or a wrong type (``trainer.epochs=ten``) is
+refused while the config is composed, before any TensorFlow work starts.
+
+Importing this module is cheap (no TensorFlow): the CLI imports it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class TaskConfig:
+    """Which classification the labels are turned into (SPEC 1.2)."""
+
+    name: str = MISSING
+    #: class name -> course labels (0..4) that map to it, in class-index order.
+    classes: dict[str, list[int]] = MISSING
+    #: index of the positive class for binary F1/recall; null for multi-class tasks.
+    positive_class: int | None = None
+    #: feed (abnormality, baseline) pairs instead of single patches (siamese).
+    pairs: bool = False
+
+
+@dataclass
+class ScratchModelConfig:
+    """The study's CNNs trained from scratch (figures 2 and 10)."""
+
+    _target_: str = "mammo_cli.models.scratch.build_scratch"
+    hidden_units: int = 64
+    dropout: float = 0.0
+    #: a second Conv128 after the fifth convolution (``scratch_deep``, figure 10).
+    extra_conv: bool = False
+    output_activation: str = "softmax"
+
+
+@dataclass
+class AugmentationConfig:
+    """On-the-fly training augmentation (applied to training batches only)."""
+
+    name: str = "none"
+    #: random rotation range in degrees (0 disables).
+    rotation_degrees: float = 0.0
+    #: rotate by a random multiple of 90 degrees.
+    rotate_90: bool = False
+    width_shift: float = 0.0
+    height_shift: float = 0.0
+    zoom: float = 0.0
+    #: maximum shear angle in degrees, as ImageDataGenerator's ``shear_range``.
+    shear_degrees: float = 0.0
+    horizontal_flip: bool = False
+    #: how pixels outside the image are filled: nearest | reflect | constant | wrap.
+    fill_mode: str = "nearest"
+
+
+@dataclass
+class ClassWeightsConfig:
+    """How training samples are weighted per class."""
+
+    #: none | balanced | manual
+    kind: str = "none"
+    #: one weight per class, used when ``kind`` is ``manual``.
+    weights: list[float] | None = None
+
+
+@dataclass
+class OptimizerConfig:
+    """A Keras optimizer built with ``hydra.utils.instantiate``."""
+
+    _target_: str = "keras.optimizers.Adam"
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class DataConfig:
+    """Where the course-format tensors are read from."""
+
+    #: folder with train_tensor.npy, train_labels.npy, public_test_*.npy; null = demo set.
+    dir: str | None = None
+    #: where the demo set is generated on first use; null = $MAMMO_CACHE or ~/.cache/mammo.
+    cache_dir: str | None = None
+    #: check the baseline (even index) / abnormality (odd index) pairing of the labels;
+    #: set false for home-made data without baseline patches.
+    require_pairs: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    """The shared fit routine's knobs."""
+
+    epochs: int = 100
+    batch_size: int = 50
+    #: early stopping patience on validation loss (best weights are restored).
+    patience: int = 50
+    #: fraction of the training set held out for validation (stratified, seeded).
+    val_split: float = 0.15
+    #: rich progress bars during fit (off in tests and batch jobs if wanted).
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """``mammo train``: one training run evaluated on the test set."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: Any = MISSING
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    class_weights: ClassWeightsConfig = field(default_factory=ClassWeightsConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 42
+
+
+@dataclass
+class EvaluateConfig:
+    """``mammo evaluate``: re-evaluate a saved run on a test set."""
+
+    #: the run folder written by ``mammo train`` (holds config.yaml and model.keras).
+    run: str = MISSING
+    #: data to evaluate on; ``data.dir`` unset means the data the run was trained on.
+    data: DataConfig = field(default_factory=DataConfig)
+    batch_size: int = 64
+
+
+def register_configs() -> None:
+    """Register the schemas so that ``conf/*.yaml`` files can extend them."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(group="schema/model", name="scratch", node=ScratchModelConfig)

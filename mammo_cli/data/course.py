@@ -1,0 +1,169 @@
+"""Loading and validating the course format (SPEC 1.1).
+
+A course folder holds ``train_tensor.npy``/``train_labels.npy`` and
+``public_test_tensor.npy``/``public_test_labels.npy``: tensors of shape (N, 150, 150)
+or (N, 150, 150, 1), integer or float, and labels 0..4 where the patch at index 2i is
+the healthy-tissue baseline cut next to the abnormality at 2i+1.
+
+Everything is checked here, once, with messages that name the file, what was expected
+and what was found. Arrays are memory-mapped and never unpickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mammo_cli.errors import MammoError
+
+IMAGE_SIZE = 150
+#: course labels: index -> meaning
+RAW_LABELS = (
+    "baseline",
+    "mass benign",
+    "mass malignant",
+    "calcification benign",
+    "calcification malignant",
+)
+#: split name -> (tensor file, label file)
+SPLIT_FILES = {
+    "train": ("train_tensor.npy", "train_labels.npy"),
+    "test": ("public_test_tensor.npy", "public_test_labels.npy"),
+}
+_CHUNK = 512  # patches checked at a time, so validation never copies a whole set
+
+
+@dataclass(frozen=True)
+class CourseSplit:
+    """One split of a course folder: memory-mapped patches and their 0..4 labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    tensor_path: Path
+
+
+def load_array(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file without ever unpickling; refuse anything unreadable."""
+    if not path.is_file():
+        raise MammoError(f"missing file {path} (expected a course-format .npy file)")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if any(hint in str(exc) for hint in ("allow_pickle", "Object arrays", "Python objects")):
+            raise MammoError(
+                f"{path} holds a pickled/object array; mammo only reads plain numeric "
+                "arrays (re-save it with a numeric dtype)"
+            ) from exc
+        raise MammoError(f"{path} is not a readable .npy file ({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise MammoError(
+            f"{path} is not a readable .npy file (truncated or corrupt: {exc})"
+        ) from exc
+    if not isinstance(array, np.ndarray):
+        raise MammoError(f"{path} is not a single .npy array")
+    if array.dtype.hasobject:
+        raise MammoError(f"{path} holds an object array; expected numeric patches/labels")
+    return array
+
+
+def _validate_tensor(images: np.ndarray, path: Path) -> None:
+    shape = images.shape
+    square = (IMAGE_SIZE, IMAGE_SIZE)
+    if images.ndim not in (3, 4) or shape[1:3] != square or (images.ndim == 4 and shape[3] != 1):
+        raise MammoError(
+            f"{path} has shape {shape}; expected (N, {IMAGE_SIZE}, {IMAGE_SIZE}) or "
+            f"(N, {IMAGE_SIZE}, {IMAGE_SIZE}, 1)"
+        )
+    kind = images.dtype.kind
+    if kind not in "uif":
+        raise MammoError(f"{path} has dtype {images.dtype}; expected integer or float patches")
+    if len(images) == 0:
+        raise MammoError(f"{path} holds no patches")
+    if kind == "f":
+        for start in range(0, len(images), _CHUNK):
+            chunk = np.asarray(images[start : start + _CHUNK])
+            if not np.isfinite(chunk).all():
+                bad = start + int(np.argwhere(~np.isfinite(chunk))[0][0])
+                raise MammoError(f"{path} contains NaN or inf (first at patch {bad})")
+            if chunk.min() < 0.0 or chunk.max() > 1.0:
+                raise MammoError(
+                    f"{path} holds floats outside [0, 1] (found {chunk.min():g}..{chunk.max():g}); "
+                    "save integer patches (scaled by their dtype's max) or floats in [0, 1]"
+                )
+    elif kind == "i":
+        for start in range(0, len(images), _CHUNK):
+            if np.asarray(images[start : start + _CHUNK]).min() < 0:
+                raise MammoError(f"{path} holds negative pixel values; expected intensities >= 0")
+
+
+def _validate_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    if labels.ndim != 1:
+        raise MammoError(f"{path} has shape {labels.shape}; expected labels of shape (N,)")
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all() or not np.equal(np.mod(labels, 1), 0).all():
+            raise MammoError(f"{path} holds non-integer labels; expected integers 0..4")
+    elif labels.dtype.kind not in "ui":
+        raise MammoError(f"{path} has dtype {labels.dtype}; expected integer labels 0..4")
+    values = np.asarray(labels).astype(np.int64)
+    outside = values[(values < 0) | (values > 4)]
+    if outside.size:
+        raise MammoError(
+            f"{path} holds label {int(outside[0])}; expected 0..4 "
+            "(0 baseline, 1/2 mass benign/malignant, 3/4 calcification benign/malignant)"
+        )
+    return values
+
+
+def check_interleaving(labels: np.ndarray, path: Path) -> None:
+    """Refuse labels that break the baseline (even index) / abnormality (odd) pairing."""
+    if len(labels) % 2:
+        raise MammoError(
+            f"{path} holds an odd number of labels ({len(labels)}); expected baseline/abnormality "
+            "pairs (set data.require_pairs=false for data without baseline patches)"
+        )
+    bad_baseline = np.flatnonzero(labels[0::2] != 0)
+    bad_abnormal = np.flatnonzero(labels[1::2] == 0)
+    if bad_baseline.size or bad_abnormal.size:
+        index = 2 * int(bad_baseline[0]) if bad_baseline.size else 2 * int(bad_abnormal[0]) + 1
+        raise MammoError(
+            f"{path}: label {int(labels[index])} at index {index} breaks the pairing "
+            "(even indices must be baselines = 0, odd indices abnormalities = 1..4; "
+            "set data.require_pairs=false for data without baseline patches)"
+        )
+
+
+def load_split(folder: Path, split: str, require_pairs: bool = True) -> CourseSplit:
+    """Load and validate one split (``train`` or ``test``) of a course folder."""
+    tensor_name, labels_name = SPLIT_FILES[split]
+    tensor_path, labels_path = folder / tensor_name, folder / labels_name
+    images = load_array(tensor_path)
+    labels_raw = load_array(labels_path)
+    _validate_tensor(images, tensor_path)
+    labels = _validate_labels(labels_raw, labels_path)
+    if len(labels) != len(images):
+        raise MammoError(
+            f"{labels_path} has {len(labels)} labels but {tensor_path} has {len(images)} "
+            "patches; expected one label per patch"
+        )
+    if require_pairs:
+        check_interleaving(labels, labels_path)
+    return CourseSplit(images=images, labels=labels, tensor_path=tensor_path)
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """Scale patches to float32 in [0, 1] with a channel axis: (N, 150, 150, 1).
+
+    Integer input is divided by its dtype's maximum (65535 for uint16); float input is
+    already in [0, 1] (checked at load time). Converted chunk by chunk, so a memory-mapped
+    uint16 set is never held as float64.
+    """
+    out = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
+    scale = float(np.iinfo(images.dtype).max) if images.dtype.kind in "ui" else 1.0
+    for start in range(0, len(images), _CHUNK):
+        chunk = np.asarray(images[start : start + _CHUNK], dtype=np.float32)
+        out[start : start + len(chunk)] = (
+            chunk.reshape(len(chunk), IMAGE_SIZE, IMAGE_SIZE, 1) / scale
+        )
+    return out

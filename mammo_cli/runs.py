@@ -1,0 +1,231 @@
+"""What a run does, shared by every command: train + evaluate, or evaluate a saved run.
+
+A run folder holds ``config.yaml`` (resolved), ``model.keras``, ``history.csv``,
+``curves.png``, ``confusion_matrix.png``, the command's log and, written last,
+``metrics.json``. A failed run writes ``status.json`` with the error instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from omegaconf import OmegaConf
+
+from mammo_cli.config import DataConfig, TrainConfig
+from mammo_cli.data.course import to_model_input
+from mammo_cli.data.dataset import TaskData, load_task_data
+from mammo_cli.data.splits import stratified_split
+from mammo_cli.errors import MammoError
+from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
+from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
+from mammo_cli.io import write_json, write_text, write_with
+from mammo_cli.models import build_model
+from mammo_cli.training.fit import fit_model, seed_everything
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+STATUS_FILE = "status.json"
+
+
+def _predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+
+
+def evaluate_model(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    cfg: TrainConfig,
+    class_names: list[str],
+    batch_size: int,
+) -> dict[str, Any]:
+    """Predict the test set and compute the contract's metrics (loss included)."""
+    probs = _predict(model, images, batch_size)
+    metrics = classification_metrics(labels, probs, class_names, cfg.task.positive_class)
+    metrics["loss"] = cross_entropy(labels, probs, cfg.model.output_activation)
+    return metrics
+
+
+def _history_csv(history: dict[str, list[float]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch, row in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
+        writer.writerow([epoch, *row])
+    return buffer.getvalue()
+
+
+def _ordered(metrics: dict[str, Any], head: dict[str, Any], tail: dict[str, Any]) -> dict[str, Any]:
+    """The contract's key order: identity first, scores, then run facts."""
+    order = ["accuracy", "loss", "auc", "f1", "f1_macro", "precision", "recall", "confusion_matrix"]
+    return {**head, **{key: metrics[key] for key in order}, **tail}
+
+
+def save_model(model: keras.Model, path: Path) -> Path:
+    """Save a Keras model whole (temp file + rename)."""
+    return write_with(path, model.save)
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a saved model in Keras' safe mode; anything else is refused."""
+    if not path.is_file():
+        raise MammoError(f"no saved model at {path} (expected the {MODEL_FILE} of a finished run)")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad or unsafe archive
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MammoError(f"{path} is not a loadable Keras model in safe mode ({reason})") from exc
+
+
+def train_and_evaluate(
+    cfg: TrainConfig, run_dir: Path, data: TaskData, split_seed: int | None = None
+) -> dict[str, Any]:
+    """Train one model as ``cfg`` says on ``data``, evaluate it on the test set, fill ``run_dir``.
+
+    ``split_seed`` picks the train/validation split (default: ``cfg.seed``); holdout
+    validation passes a different one per repetition.
+    """
+    started = time.perf_counter()
+    seed_everything(cfg.seed)
+    class_names = data.test.class_names
+    n_classes = len(class_names)
+    train_idx, val_idx = stratified_split(
+        data.train.labels, cfg.trainer.val_split, cfg.seed if split_seed is None else split_seed
+    )
+    train_images = to_model_input(data.train.images)
+    train_labels = data.train.labels
+    model = build_model(cfg.model, n_classes)
+    fit = fit_model(
+        model,
+        (train_images[train_idx], train_labels[train_idx]),
+        (train_images[val_idx], train_labels[val_idx]),
+        cfg,
+        n_classes,
+    )
+    del train_images
+    save_model(model, run_dir / MODEL_FILE)
+    write_text(run_dir / "history.csv", _history_csv(fit.history))
+    save_curves(fit.history, run_dir / "curves.png")
+
+    metrics = evaluate_model(
+        model,
+        to_model_input(data.test.images),
+        data.test.labels,
+        cfg,
+        class_names,
+        cfg.trainer.batch_size,
+    )
+
+    def counts(labels: np.ndarray) -> dict[str, int]:
+        per_class = np.bincount(labels, minlength=n_classes)
+        return {name: int(n) for name, n in zip(class_names, per_class, strict=True)}
+
+    result = _ordered(
+        metrics,
+        head={
+            "task": cfg.task.name,
+            "class_names": class_names,
+            "counts": {
+                "train": counts(train_labels[train_idx]),
+                "val": counts(train_labels[val_idx]),
+                "test": counts(data.test.labels),
+            },
+        },
+        tail={
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "class_weight": (
+                {class_names[i]: w for i, w in fit.class_weight.items()}
+                if fit.class_weight
+                else None
+            ),
+            "seed": cfg.seed,
+            "split_seed": cfg.seed if split_seed is None else split_seed,
+            "n_params": int(model.count_params()),
+            "data_dir": str(data.folder),
+            "wall_time_s": round(time.perf_counter() - started, 2),
+        },
+    )
+    save_confusion_matrix(
+        result["confusion_matrix"],
+        class_names,
+        run_dir / "confusion_matrix.png",
+        title=f"task {cfg.task.name}: test set",
+    )
+    write_json(run_dir / METRICS_FILE, result)
+    return result
+
+
+def load_run_config(run: Path) -> TrainConfig:
+    """The resolved training config saved in a run folder, checked against the schema."""
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        raise MammoError(f"{run} is not a mammo run folder (no {CONFIG_FILE})")
+    try:
+        loaded = OmegaConf.load(path)
+        return OmegaConf.merge(OmegaConf.structured(TrainConfig), loaded)  # type: ignore[return-value]
+    except Exception as exc:
+        raise MammoError(f"{path} is not a valid mammo run config ({exc})") from exc
+
+
+def evaluate_saved_run(
+    run: Path, data: DataConfig, batch_size: int, run_dir: Path
+) -> dict[str, Any]:
+    """Re-evaluate the model saved in ``run`` on a test set; write ``run_dir`` like a train run."""
+    started = time.perf_counter()
+    if not run.is_dir():
+        raise MammoError(f"run={run} is not a folder (expected a mammo run folder)")
+    cfg = load_run_config(run)
+    model = load_model(run / MODEL_FILE)
+    source_data = data if data.dir is not None else cfg.data
+    task_data = load_task_data(source_data, cfg.task, with_train=False)
+    class_names = task_data.test.class_names
+    if model.output_shape[-1] != len(class_names):
+        raise MammoError(
+            f"{run / MODEL_FILE} has {model.output_shape[-1]} outputs but task {cfg.task.name} "
+            f"has {len(class_names)} classes"
+        )
+    metrics = evaluate_model(
+        model,
+        to_model_input(task_data.test.images),
+        task_data.test.labels,
+        cfg,
+        class_names,
+        batch_size,
+    )
+    source_metrics_path = run / METRICS_FILE
+    source_metrics = {}
+    if source_metrics_path.is_file():
+        source_metrics = json.loads(source_metrics_path.read_text())
+    result = _ordered(
+        metrics,
+        head={
+            "task": cfg.task.name,
+            "class_names": class_names,
+            "counts": {"test": task_data.test.counts()},
+        },
+        tail={
+            "epochs_run": source_metrics.get("epochs_run"),
+            "seed": cfg.seed,
+            "source_run": str(run.resolve()),
+            "data_dir": str(task_data.folder),
+            "wall_time_s": round(time.perf_counter() - started, 2),
+        },
+    )
+    save_confusion_matrix(
+        result["confusion_matrix"],
+        class_names,
+        run_dir / "confusion_matrix.png",
+        title=f"task {cfg.task.name}: {task_data.folder.name} test set",
+    )
+    write_json(run_dir / METRICS_FILE, result)
+    return result

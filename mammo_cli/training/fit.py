@@ -1,0 +1,121 @@
+"""The one fit routine every command uses (train, holdout, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from hydra.utils import instantiate
+
+from mammo_cli.config import TrainConfig
+from mammo_cli.errors import MammoError
+from mammo_cli.training.augmentation import build_augmenter
+from mammo_cli.training.callbacks import RichProgress
+from mammo_cli.training.class_weights import class_weights
+
+#: model.output_activation -> the matching loss on one-hot targets
+LOSSES = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a fit leaves behind besides the trained weights."""
+
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int
+    class_weight: dict[int, float] | None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augmenter: keras.Model | None = None,
+) -> tf.data.Dataset:
+    """Batches of (patch, one-hot label); shuffled and augmented only when asked."""
+    onehot = keras.utils.to_categorical(labels, n_classes).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, onehot))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augmenter is not None:
+        dataset = dataset.map(
+            lambda x, y: (augmenter(x, training=True), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+    """Compile with the configured optimizer and the loss matching the output activation."""
+    try:
+        optimizer = instantiate(cfg.optimizer)
+    except Exception as exc:  # a bad learning rate or optimizer argument
+        raise MammoError(f"cannot build optimizer {cfg.optimizer._target_}: {exc}") from exc
+    model.compile(
+        optimizer=optimizer,
+        loss=LOSSES[cfg.model.output_activation],
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+
+
+def fit_model(
+    model: keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    cfg: TrainConfig,
+    n_classes: int,
+) -> FitResult:
+    """Train ``model`` on ``train`` with early stopping on ``val``; best weights restored."""
+    trainer = cfg.trainer
+    if trainer.epochs < 1 or trainer.batch_size < 1 or trainer.patience < 0:
+        raise MammoError(
+            f"trainer.epochs={trainer.epochs}, trainer.batch_size={trainer.batch_size}, "
+            f"trainer.patience={trainer.patience}; expected epochs >= 1, batch_size >= 1, "
+            "patience >= 0"
+        )
+    weights = class_weights(cfg.class_weights, train[1], n_classes)
+    train_ds = make_dataset(
+        *train,
+        n_classes,
+        trainer.batch_size,
+        shuffle_seed=cfg.seed,
+        augmenter=build_augmenter(cfg.augmentation, cfg.seed),
+    )
+    val_ds = make_dataset(*val, n_classes, trainer.batch_size)
+    compile_model(model, cfg)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=trainer.patience, restore_best_weights=True
+    )
+    callbacks: list[keras.callbacks.Callback] = [early_stopping]
+    if trainer.progress:
+        callbacks.append(RichProgress(trainer.epochs))
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=trainer.epochs,
+        class_weight=weights,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset is already shuffled (seeded) once per epoch
+        verbose=0,
+    )
+    val_loss = history.history["val_loss"]
+    return FitResult(
+        history={key: [float(v) for v in values] for key, values in history.history.items()},
+        epochs_run=len(history.epoch),
+        best_epoch=int(np.argmin(val_loss)) + 1,
+        class_weight=weights,
+    )

@@ -1,0 +1,92 @@
+"""The dispatcher: help, numeric task names, config errors without TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from mammo_cli.cli import quote_numeric_choices
+from mammo_cli.config import register_configs
+from tests.helpers import assert_user_error, run_mammo
+
+
+def compose_train(*overrides: str):
+    register_configs()
+    with initialize_config_module("mammo_cli.conf", version_base="1.3"):
+        return compose("train", overrides=quote_numeric_choices(overrides))
+
+
+def test_help_lists_commands_without_importing_tensorflow():
+    code = (
+        "import sys; from mammo_cli.cli import main; rc = main(['--help']); "
+        "assert 'tensorflow' not in sys.modules and rc == 0"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for command in ("train", "evaluate", "data"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("trainer.epoch=3", ["trainer.epoch", "not in"]),
+        ("task=9", ["task/9", "2.1, 2.2, 4"]),
+        ("trainer.epochs=ten", ["trainer.epochs", "Integer"]),
+        ("model=resnet9", ["model/resnet9"]),
+    ],
+)
+def test_config_mistakes_are_one_line_errors_without_tensorflow(override, fragments):
+    code = (
+        "import sys; from mammo_cli.cli import main; "
+        f"rc = main(['train', '{override}']); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert_user_error(result, *fragments)
+
+
+def test_unknown_command(tmp_path):
+    assert_user_error(run_mammo("trian", cwd=tmp_path), "unknown command 'trian'")
+
+
+def test_numeric_task_choices_are_quoted():
+    assert quote_numeric_choices(["task=2.1", "task=2.1,2.2", "task=4", "model=scratch"]) == [
+        "task='2.1'",
+        "task='2.1','2.2'",
+        "task='4'",
+        "model=scratch",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "augmentation", "class_weights", "n_classes"),
+    [
+        ("2.1", "mammo_cli.models.scratch.build_scratch", "mass_calc", "none", 2),
+        ("2.2", "mammo_cli.models.scratch.build_scratch", "benign_malignant", "none", 2),
+        ("4", "mammo_cli.models.scratch.build_scratch", "mass_calc", "balanced", 3),
+    ],
+)
+def test_task_presets(task, model, augmentation, class_weights, n_classes):
+    cfg = compose_train(f"task={task}")
+    assert cfg.task.name == task
+    assert cfg.model._target_ == model
+    assert cfg.augmentation.name == augmentation
+    assert cfg.class_weights.kind == class_weights
+    assert len(cfg.task.classes) == n_classes
+    assert cfg.trainer.batch_size == 50 and cfg.trainer.patience == 50
+    assert cfg.optimizer.learning_rate == pytest.approx(1e-3)
+
+
+def test_task_22_uses_the_deeper_model_but_the_command_line_wins():
+    assert compose_train("task=2.2").model.extra_conv is True
+    assert compose_train("task=2.2", "model=scratch").model.extra_conv is False
+
+
+def test_hydra_cfg_job_works_through_the_dispatcher(tmp_path):
+    result = run_mammo("train", "--cfg", "job", "task=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "name: '4'" in result.stdout and "baseline" in result.stdout

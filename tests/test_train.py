@@ -1,0 +1,214 @@
+"""`mammo train` and `mammo evaluate` end to end: real TensorFlow, tiny data, 1-2 epochs."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
+
+CONTRACT_KEYS = {
+    "task",
+    "class_names",
+    "counts",
+    "accuracy",
+    "loss",
+    "auc",
+    "f1",
+    "f1_macro",
+    "precision",
+    "recall",
+    "confusion_matrix",
+    "epochs_run",
+    "seed",
+    "wall_time_s",
+}
+RUN_FILES = {
+    "config.yaml",
+    "metrics.json",
+    "confusion_matrix.png",
+    "history.csv",
+    "curves.png",
+    "model.keras",
+    "train.log",
+}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_course, tmp_path_factory):
+    """One 2-epoch task 2.1 run on the tiny course folder."""
+    cwd = tmp_path_factory.mktemp("train")
+    result = run_mammo(
+        "train",
+        "task=2.1",
+        "model=scratch",
+        f"data.dir={tiny_course}",
+        "trainer.epochs=2",
+        "trainer.batch_size=16",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(cwd / "outputs" / "train")
+    return run, result
+
+
+def test_train_writes_the_full_run_folder(trained_run, tiny_course):
+    run, result = trained_run
+    assert {p.name for p in run.iterdir()} >= RUN_FILES
+    metrics = read_metrics(run)
+    assert set(metrics) >= CONTRACT_KEYS
+    assert metrics["task"] == "2.1" and metrics["class_names"] == ["mass", "calcification"]
+    assert metrics["epochs_run"] == 2 and metrics["seed"] == 42
+    labels = np.load(tiny_course / "train_labels.npy")
+    test_labels = np.load(tiny_course / "public_test_labels.npy")
+    counts = metrics["counts"]
+    n_mass = int(np.isin(labels, [1, 2]).sum())
+    assert counts["train"]["mass"] + counts["val"]["mass"] == n_mass
+    assert sum(counts["train"].values()) + sum(counts["val"].values()) == int((labels > 0).sum())
+    assert counts["test"]["calcification"] == int(np.isin(test_labels, [3, 4]).sum())
+    assert np.sum(metrics["confusion_matrix"]) == int((test_labels > 0).sum())
+    assert "accuracy" in result.stdout  # the rich summary table
+    assert len(history := (run / "history.csv").read_text().splitlines()) == 3
+    assert history[0].startswith("epoch,") and "val_loss" in history[0]
+    config = OmegaConf.load(run / "config.yaml")
+    assert config.task.name == "2.1" and config.data.dir == str(tiny_course)
+
+
+def test_saved_model_loads_in_safe_mode(trained_run):
+    run, _ = trained_run
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.count_params() == 343_842
+
+
+def test_evaluate_reproduces_the_test_metrics(trained_run, tmp_path):
+    run, _ = trained_run
+    result = run_mammo("evaluate", f"run={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (eval_run,) = run_folders(tmp_path / "outputs" / "evaluate")
+    evaluated, trained = read_metrics(eval_run), read_metrics(run)
+    assert set(evaluated) >= CONTRACT_KEYS
+    for key in ("accuracy", "auc", "f1", "f1_macro", "confusion_matrix"):
+        assert evaluated[key] == trained[key]
+    assert evaluated["loss"] == pytest.approx(trained["loss"], rel=1e-5)
+    assert (eval_run / "confusion_matrix.png").is_file()
+
+
+def test_evaluate_refuses_a_folder_without_a_model(tmp_path):
+    result = run_mammo("evaluate", f"run={tmp_path}", cwd=tmp_path)
+    assert_user_error(result, "not a mammo run folder")
+
+
+def test_same_seed_gives_the_same_metrics(trained_run, tiny_course, tmp_path):
+    run, _ = trained_run
+    result = run_mammo(
+        "train",
+        "task=2.1",
+        "model=scratch",
+        f"data.dir={tiny_course}",
+        "trainer.epochs=2",
+        "trainer.batch_size=16",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (again,) = run_folders(tmp_path / "outputs" / "train")
+    first, second = read_metrics(run), read_metrics(again)
+    for key in ("accuracy", "loss", "auc", "f1", "f1_macro", "confusion_matrix", "counts"):
+        assert first[key] == second[key], key
+    assert (run / "history.csv").read_text() == (again / "history.csv").read_text()
+
+
+def test_multirun_sweep_gives_one_complete_run_per_job(tiny_course, tmp_path):
+    result = run_mammo(
+        "train",
+        "-m",
+        "task=2.1",
+        "model.hidden_units=8,16",
+        "trainer.batch_size=16,32",
+        f"data.dir={tiny_course}",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = run_folders(tmp_path / "outputs" / "train-multirun")
+    assert len(runs) == 4
+    swept = set()
+    for run in runs:
+        config = OmegaConf.load(run / "config.yaml")
+        swept.add((config.model.hidden_units, config.trainer.batch_size))
+        assert (run / "metrics.json").is_file()
+    assert swept == {(8, 16), (8, 32), (16, 16), (16, 32)}
+
+
+def test_task_4_gives_a_3x3_confusion_matrix(tiny_course, tmp_path):
+    result = run_mammo(
+        "train", "task=4", f"data.dir={tiny_course}", "trainer.epochs=1", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(tmp_path / "outputs" / "train")
+    metrics = read_metrics(run)
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.shape == (3, 3)
+    assert matrix.sum() == len(np.load(tiny_course / "public_test_labels.npy"))
+    assert set(metrics["precision"]) == {"baseline", "mass", "calcification"}
+    assert metrics["class_weight"]["baseline"] < 1 < metrics["class_weight"]["mass"]
+
+
+def test_task_22_preset_with_sigmoid_output(tiny_course, tmp_path):
+    result = run_mammo(
+        "train",
+        "task=2.2",
+        f"data.dir={tiny_course}",
+        "trainer.epochs=1",
+        "model.output_activation=sigmoid",
+        "optimizer=rmsprop",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(tmp_path / "outputs" / "train")
+    metrics = read_metrics(run)
+    assert metrics["class_names"] == ["benign", "malignant"]
+    assert metrics["n_params"] == 360_354
+
+
+def test_demo_command_writes_a_course_folder_that_trains(tmp_path):
+    out = tmp_path / "demo"
+    result = run_mammo("data", "demo", f"out={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    labels = np.load(out / "train_labels.npy", allow_pickle=False)
+    result = run_mammo(
+        "train",
+        "task=2.1",
+        "model=scratch",
+        f"data.dir={out}",
+        "trainer.epochs=1",
+        "trainer.progress=false",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(tmp_path / "outputs" / "train")
+    counts = read_metrics(run)["counts"]
+    assert counts["train"]["mass"] + counts["val"]["mass"] == int(np.isin(labels, [1, 2]).sum())
+    assert sum(counts["test"].values()) == int((np.load(out / "public_test_labels.npy") > 0).sum())
+
+
+def test_manual_class_weights_need_values(tiny_course, tmp_path):
+    result = run_mammo(
+        "train", "class_weights=manual", f"data.dir={tiny_course}", "trainer.epochs=1", cwd=tmp_path
+    )
+    assert_user_error(result, "class_weights.weights")
+    for run in run_folders(tmp_path / "outputs"):
+        assert not (run / "metrics.json").exists()
+        assert json.loads((run / "status.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_study_preset_21_reaches_085_on_the_demo_set(tmp_path):
+    result = run_mammo("train", "task=2.1", "model=scratch", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(tmp_path / "outputs" / "train")
+    assert read_metrics(run)["accuracy"] >= 0.85
