@@ -25,6 +25,7 @@ from mammo_cli.data.splits import stratified_split
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
+from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.io import write_json, write_text, write_with
 from mammo_cli.models import build_model
 from mammo_cli.training.fit import fit_model, seed_everything
@@ -111,6 +112,14 @@ def train_and_evaluate(
         cfg,
         n_classes,
     )
+    val_metrics = evaluate_model(
+        model,
+        train_images[val_idx],
+        train_labels[val_idx],
+        cfg,
+        class_names,
+        cfg.trainer.batch_size,
+    )
     del train_images
     save_model(model, run_dir / MODEL_FILE)
     write_text(run_dir / "history.csv", _history_csv(fit.history))
@@ -141,6 +150,7 @@ def train_and_evaluate(
             },
         },
         tail={
+            "validation": {key: val_metrics[key] for key in SCORES},
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
             "class_weight": (

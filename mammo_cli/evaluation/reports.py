@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+#: the headline scores of a run, in the order tables show them
 SCORES = ("accuracy", "loss", "auc", "f1", "f1_macro")
 
 
