@@ -9,6 +9,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from mammo_cli.errors import MammoError
+from mammo_cli.models import layers  # noqa: F401  (registers custom layers for loading)
 
 
 def build_model(model_cfg: Any, n_classes: int) -> keras.Model:

@@ -49,6 +49,8 @@ def build_scratch(
     x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation=output_activation, name="output")(x)
+    # float32 under every precision policy (mixed precision keeps the output exact)
+    output = layers.Dense(n_classes, activation=output_activation, dtype="float32", name="output")
+    outputs = output(x)
     name = "scratch_deep" if extra_conv else "scratch"
     return keras.Model(inputs, outputs, name=name)

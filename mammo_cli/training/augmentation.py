@@ -1,4 +1,4 @@
-"""On-the-fly augmentation of training batches with Keras preprocessing layers.
+"""Augmentation of the training data with Keras preprocessing layers: on the fly or offline.
 
 The presets mirror the study's ``ImageDataGenerator`` settings (SPEC 3):
 
@@ -8,7 +8,9 @@ The presets mirror the study's ``ImageDataGenerator`` settings (SPEC 3):
   no flip, reflect fill.
 
 The augmenter runs inside the tf.data pipeline on whole batches (graph code, no Python
-per image) and only ever touches training batches.
+per image) and only ever touches training batches. ``offline_x3`` (the study's recipe
+for the pretrained models) instead expands the training split once, before training, to
+the originals plus two augmented copies of each patch (``offline_copies``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -73,3 +76,39 @@ def build_augmenter(cfg: AugmentationConfig, seed: int) -> keras.Sequential | No
     if not steps:
         return None
     return keras.Sequential(steps, name=f"augment_{cfg.name}")
+
+
+def training_augmenter(cfg: AugmentationConfig, seed: int) -> keras.Sequential | None:
+    """The on-the-fly augmenter for training batches; None when the split is expanded offline."""
+    return None if cfg.offline_copies else build_augmenter(cfg, seed)
+
+
+def expand_offline(
+    images: np.ndarray, labels: np.ndarray, cfg: AugmentationConfig, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The originals followed by ``cfg.offline_copies`` augmented copies of each patch.
+
+    Only ever called on the training split. The same ``seed`` gives the same copies;
+    with ``offline_copies == 0`` the arrays are returned unchanged.
+    """
+    copies = cfg.offline_copies
+    if copies < 0:
+        raise MammoError(f"augmentation.offline_copies={copies}; expected 0 or more")
+    if copies == 0:
+        return images, labels
+    augmenter = build_augmenter(cfg, seed)
+    if augmenter is None:
+        raise MammoError(
+            f"augmentation.offline_copies={copies} but augmentation {cfg.name} has no "
+            "transform (set rotation_degrees, shifts, zoom, shear or flips)"
+        )
+    n = len(images)
+    expanded = np.empty((n * (copies + 1), *images.shape[1:]), dtype=np.float32)
+    expanded[:n] = images
+    batch = 256
+    for copy in range(1, copies + 1):
+        for start in range(0, n, batch):
+            chunk = tf.convert_to_tensor(images[start : start + batch], dtype=tf.float32)
+            stop = copy * n + start + len(chunk)
+            expanded[copy * n + start : stop] = augmenter(chunk, training=True).numpy()
+    return expanded, np.tile(labels, copies + 1)

@@ -1,6 +1,8 @@
-"""Keras callbacks of the shared fit routine: early stopping and rich progress."""
+"""Keras callbacks of the shared fit routine: early stopping, rich progress, epoch timing."""
 
 from __future__ import annotations
+
+import time
 
 import keras
 from rich.console import Console
@@ -48,3 +50,18 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._progress is not None:
             self._progress.stop()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation), in ``seconds``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)

@@ -11,12 +11,14 @@ from hydra.utils import instantiate
 
 from mammo_cli.config import TrainConfig
 from mammo_cli.errors import MammoError
-from mammo_cli.training.augmentation import build_augmenter
-from mammo_cli.training.callbacks import RichProgress
+from mammo_cli.training.augmentation import training_augmenter
+from mammo_cli.training.callbacks import EpochTimer, RichProgress
 from mammo_cli.training.class_weights import class_weights
 
 #: model.output_activation -> the matching loss on one-hot targets
 LOSSES = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
+#: trainer.precision values: Keras dtype policies
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,25 @@ class FitResult:
     epochs_run: int
     best_epoch: int
     class_weight: dict[int, float] | None
+    #: wall-clock seconds of each epoch run
+    epoch_seconds: list[float]
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic ops."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def set_precision(precision: str) -> None:
+    """Make ``precision`` Keras' global dtype policy for the models built afterwards.
+
+    Mixed policies compute in bfloat16/float16 with float32 weights; mammo's output
+    layers are float32 in every policy.
+    """
+    if precision not in PRECISIONS:
+        raise MammoError(f"trainer.precision={precision}; expected one of {', '.join(PRECISIONS)}")
+    keras.mixed_precision.set_global_policy(precision)
 
 
 def make_dataset(
@@ -93,14 +108,15 @@ def fit_model(
         n_classes,
         trainer.batch_size,
         shuffle_seed=cfg.seed,
-        augmenter=build_augmenter(cfg.augmentation, cfg.seed),
+        augmenter=training_augmenter(cfg.augmentation, cfg.seed),
     )
     val_ds = make_dataset(*val, n_classes, trainer.batch_size)
     compile_model(model, cfg)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=trainer.patience, restore_best_weights=True
     )
-    callbacks: list[keras.callbacks.Callback] = [early_stopping]
+    timer = EpochTimer()
+    callbacks: list[keras.callbacks.Callback] = [early_stopping, timer]
     if trainer.progress:
         callbacks.append(RichProgress(trainer.epochs))
     history = model.fit(
@@ -118,4 +134,5 @@ def fit_model(
         epochs_run=len(history.epoch),
         best_epoch=int(np.argmin(val_loss)) + 1,
         class_weight=weights,
+        epoch_seconds=timer.seconds,
     )

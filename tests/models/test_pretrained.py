@@ -1,0 +1,101 @@
+"""Transfer-learning models: exact shapes, trainable parts, the input adapter, weights."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from mammo_cli.errors import MammoError
+from mammo_cli.models.layers import CaffePreprocess
+from mammo_cli.models.pretrained import build_pretrained
+
+
+def n_trainable(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_vgg16_has_the_study_parameter_counts():
+    model = build_pretrained(2, backbone="vgg16", mode="fe", weights=None)
+    assert model.count_params() == 16_812_610
+    assert n_trainable(model) == 2_097_922
+    assert [layer.name for layer in model.layers] == [
+        "patch", "to_rgb", "to_255", "preprocess", "vgg16", "flatten", "hidden", "output",
+    ]  # fmt: skip
+
+
+def test_vgg19_has_the_study_parameter_count():
+    assert build_pretrained(2, backbone="vgg19", weights=None).count_params() == 22_122_306
+
+
+def test_fine_tuning_unfreezes_from_the_named_block():
+    model = build_pretrained(2, mode="ft", unfreeze_from="block5", dropout=0.5, weights=None)
+    block5 = 3 * (3 * 3 * 512 * 512 + 512)
+    assert n_trainable(model) == 2_097_922 + block5
+    base = model.get_layer("vgg16")
+    assert not base.get_layer("block4_conv3").trainable and base.get_layer("block5_conv1").trainable
+    assert model.get_layer("dropout").rate == pytest.approx(0.5)
+    block4 = build_pretrained(2, mode="ft", unfreeze_from="block4", weights=None)
+    assert n_trainable(block4) > n_trainable(model)
+
+
+def test_resnet50_fine_tunes_a_stage_with_frozen_batch_norm():
+    model = build_pretrained(2, backbone="resnet50", mode="ft", unfreeze_from="conv5", weights=None)
+    base = model.get_layer("resnet50")
+    assert base.get_layer("conv5_block1_1_conv").trainable
+    assert not base.get_layer("conv5_block1_1_bn").trainable
+    assert not base.get_layer("conv4_block6_out").trainable
+
+
+def test_the_adapter_is_the_backbones_own_preprocess_input():
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    expected = keras.applications.vgg16.preprocess_input(rgb.copy())
+    np.testing.assert_allclose(np.asarray(CaffePreprocess()(rgb)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.applications.resnet50.preprocess_input(rgb.copy()), expected, rtol=1e-6
+    )
+    model = build_pretrained(2, weights=None)
+    adapter = keras.Model(model.input, model.get_layer("preprocess").output)
+    grey = rng.random((2, 150, 150, 1), dtype=np.float32)
+    replicated = np.repeat(grey * 255.0, 3, axis=-1)
+    np.testing.assert_allclose(
+        adapter.predict(grey, verbose=0),
+        keras.applications.vgg16.preprocess_input(replicated),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"backbone": "alexnet"},
+        {"mode": "train"},
+        {"mode": "ft", "unfreeze_from": "block6"},
+        {"backbone": "resnet50", "mode": "ft", "unfreeze_from": "block5"},
+        {"output_activation": "relu"},
+        {"dropout": 1.0},
+        {"weights": "/no/such/weights.h5"},
+    ],
+)
+def test_bad_model_settings_are_user_errors(kwargs):
+    with pytest.raises(MammoError):
+        build_pretrained(2, **{"weights": None, **kwargs})
+
+
+def test_weights_from_a_local_file_and_safe_mode_round_trip(tmp_path):
+    source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(150, 150, 3))
+    path = tmp_path / "vgg16.weights.h5"
+    source.save_weights(path)
+    model = build_pretrained(2, weights=str(path), dropout=0.5)
+    for loaded, saved in zip(model.get_layer("vgg16").weights, source.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(loaded), np.asarray(saved))
+    model.save(tmp_path / "model.keras")
+    again = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    x = np.random.default_rng(1).random((2, 150, 150, 1), dtype=np.float32)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    bad = tmp_path / "not_weights.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(MammoError, match="cannot load it into vgg16"):
+        build_pretrained(2, weights=str(bad))
