@@ -19,11 +19,13 @@ from mammo_cli.errors import MammoError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train one model (add -m to sweep overrides); writes a run folder"),
     "evaluate": ("evaluate", "re-evaluate a saved run on a test set: run=<run dir>"),
+    "holdout": ("holdout", "k trainings on k seeded train/validation splits (holdout.k=4)"),
+    "report": ("report", "one comparison table of the runs under a folder: report <folder>"),
     "data": ("data", "data utilities: `mammo data demo out=DIR` writes the demo set"),
 }
 
 #: commands that take plain key=value arguments instead of a Hydra config
-PLAIN_COMMANDS = {"data"}
+PLAIN_COMMANDS = {"data", "report"}
 
 USAGE = """usage: mammo <command> [key=value ...] [-m] [--cfg job] [--help]
 
@@ -37,6 +39,8 @@ examples:
   mammo train -m task=2.1 model.hidden_units=64,128,256,512 trainer.batch_size=25,50
   mammo train task=2.2 data.dir=/path/to/course_npy trainer.epochs=20
   mammo evaluate run=outputs/train/2026-01-01/12-00-00-000000
+  mammo holdout experiment=table2_holdout_21
+  mammo report outputs/train-multirun/2026-01-01/12-00-00-000000
   mammo train --help          (config groups and every key of a command)
 
 Set HYDRA_FULL_ERROR=1 to see a full traceback on errors.
@@ -122,6 +126,8 @@ def _is_user_config_error(exc: BaseException) -> bool:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    if isinstance(exc, ValueError) and str(exc).startswith("Only one of --run, --multirun"):
+        return True  # Hydra's refusal of e.g. -m together with --cfg
     return isinstance(exc, HydraException | OmegaConfBaseException)
 
 

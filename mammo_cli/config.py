@@ -9,11 +9,12 @@ Importing this module is cheap (no TensorFlow): the CLI imports it at start-up.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -42,8 +43,26 @@ class ScratchModelConfig:
 
 
 @dataclass
+class PretrainedModelConfig:
+    """An ImageNet backbone with the study's head (SPEC 2: vgg16, vgg19, resnet50)."""
+
+    _target_: str = "mammo_cli.models.pretrained.build_pretrained"
+    #: vgg16 | vgg19 | resnet50
+    backbone: str = "vgg16"
+    #: fe (feature extraction: the whole base frozen) | ft (fine tuning from unfreeze_from)
+    mode: str = "fe"
+    #: first unfrozen stage in ft mode: block1..block5 (VGG), conv1..conv5 (ResNet50).
+    unfreeze_from: str = "block5"
+    #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
+    weights: str | None = "imagenet"
+    hidden_units: int = 256
+    dropout: float = 0.0
+    output_activation: str = "softmax"
+
+
+@dataclass
 class AugmentationConfig:
-    """On-the-fly training augmentation (applied to training batches only)."""
+    """Training augmentation: on the fly per batch, or offline copies (training split only)."""
 
     name: str = "none"
     #: random rotation range in degrees (0 disables).
@@ -58,6 +77,9 @@ class AugmentationConfig:
     horizontal_flip: bool = False
     #: how pixels outside the image are filled: nearest | reflect | constant | wrap.
     fill_mode: str = "nearest"
+    #: > 0: expand the training split once to the originals plus this many augmented
+    #: copies of each (``offline_x3``: 2) instead of augmenting batches on the fly.
+    offline_copies: int = 0
 
 
 @dataclass
@@ -103,6 +125,12 @@ class TrainerConfig:
     val_split: float = 0.15
     #: rich progress bars during fit (off in tests and batch jobs if wanted).
     progress: bool = True
+    #: TensorFlow intra-/inter-op thread counts per job; null = TensorFlow's default
+    #: (every core). conf/trainer/default.yaml reads $MAMMO_TF_THREADS, which the
+    #: local_parallel and slurm launchers set so that parallel jobs share the CPU.
+    threads: int | None = None
+    #: float32 | mixed_bfloat16 (CPU) | mixed_float16 (GPU); the output layer stays float32.
+    precision: str = "float32"
 
 
 @dataclass
@@ -130,9 +158,40 @@ class EvaluateConfig:
     batch_size: int = 64
 
 
+@dataclass
+class HoldoutSettings:
+    """The holdout repetitions (study tables 2-4)."""
+
+    #: number of trainings, each on its own seeded stratified train/validation split.
+    k: int = 4
+
+
+@dataclass
+class HoldoutConfig(TrainConfig):
+    """``mammo holdout``: k trainings of one config on k train/validation splits."""
+
+    holdout: HoldoutSettings = field(default_factory=HoldoutSettings)
+
+
+def cpus_per_job(n_jobs: int) -> int:
+    """CPU cores each of ``n_jobs`` parallel jobs may use (joblib's n_jobs: -1 = all cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    jobs = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
+    return max(1, cores // max(1, jobs))
+
+
+# Registered on import, not in register_configs(): launcher configs interpolate it in
+# hydra.job.env_set, which Hydra resolves inside worker processes (joblib, submitit)
+# that import this module but never run the CLI's start-up.
+OmegaConf.register_new_resolver("mammo.cpus_per_job", cpus_per_job, replace=True)
+
+
 def register_configs() -> None:
     """Register the schemas so that ``conf/*.yaml`` files can extend them."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="holdout_schema", node=HoldoutConfig)
     cs.store(group="schema/model", name="scratch", node=ScratchModelConfig)
+    cs.store(group="schema/model", name="pretrained", node=PretrainedModelConfig)

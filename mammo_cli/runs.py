@@ -28,7 +28,10 @@ from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.io import write_json, write_text, write_with
 from mammo_cli.models import build_model
-from mammo_cli.training.fit import fit_model, seed_everything
+from mammo_cli.tf_setup import set_thread_counts
+from mammo_cli.training.augmentation import expand_offline
+from mammo_cli.training.feature_cache import cacheable_split, fit_head_on_features
+from mammo_cli.training.fit import fit_model, seed_everything, set_precision
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.yaml"
@@ -93,34 +96,36 @@ def train_and_evaluate(
     """Train one model as ``cfg`` says on ``data``, evaluate it on the test set, fill ``run_dir``.
 
     ``split_seed`` picks the train/validation split (default: ``cfg.seed``); holdout
-    validation passes a different one per repetition.
+    validation passes a different one per repetition. Offline augmentation expands the
+    training split only; a frozen base with static training data trains the head on
+    features cached once (:mod:`mammo_cli.training.feature_cache`).
     """
     started = time.perf_counter()
+    set_thread_counts(cfg.trainer.threads)  # before TensorFlow runs its first op
     seed_everything(cfg.seed)
+    set_precision(cfg.trainer.precision)
     class_names = data.test.class_names
     n_classes = len(class_names)
+    # Built first: missing pretrained weights fail before any expensive work.
+    model = build_model(cfg.model, n_classes)
     train_idx, val_idx = stratified_split(
         data.train.labels, cfg.trainer.val_split, cfg.seed if split_seed is None else split_seed
     )
     train_images = to_model_input(data.train.images)
     train_labels = data.train.labels
-    model = build_model(cfg.model, n_classes)
-    fit = fit_model(
-        model,
-        (train_images[train_idx], train_labels[train_idx]),
-        (train_images[val_idx], train_labels[val_idx]),
-        cfg,
-        n_classes,
+    train = expand_offline(
+        train_images[train_idx], train_labels[train_idx], cfg.augmentation, cfg.seed
     )
-    val_metrics = evaluate_model(
-        model,
-        train_images[val_idx],
-        train_labels[val_idx],
-        cfg,
-        class_names,
-        cfg.trainer.batch_size,
-    )
+    val = (train_images[val_idx], train_labels[val_idx])
     del train_images
+    split = cacheable_split(model, cfg)
+    if split is None:
+        fit = fit_model(model, train, val, cfg, n_classes)
+    else:
+        fit = fit_head_on_features(*split, train, val, cfg, n_classes)
+    n_train_samples = len(train[1])
+    del train
+    val_metrics = evaluate_model(model, *val, cfg, class_names, cfg.trainer.batch_size)
     save_model(model, run_dir / MODEL_FILE)
     write_text(run_dir / "history.csv", _history_csv(fit.history))
     save_curves(fit.history, run_dir / "curves.png")
@@ -153,6 +158,9 @@ def train_and_evaluate(
             "validation": {key: val_metrics[key] for key in SCORES},
             "epochs_run": fit.epochs_run,
             "best_epoch": fit.best_epoch,
+            "train_samples": n_train_samples,
+            "feature_cache": split is not None,
+            "seconds_per_epoch": round(float(np.median(fit.epoch_seconds)), 3),
             "class_weight": (
                 {class_names[i]: w for i, w in fit.class_weight.items()}
                 if fit.class_weight

@@ -1,4 +1,4 @@
-"""Importing TensorFlow without its start-up chatter.
+"""Importing TensorFlow without its start-up chatter; its thread counts per process.
 
 TensorFlow prints several C++ log lines to stderr while it is imported, before its
 logging can be configured (``TF_CPP_MIN_LOG_LEVEL`` does not reach them). They are
@@ -7,9 +7,12 @@ swallowed here; if the import fails, they are replayed so nothing useful is lost
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
+
+from mammo_cli.errors import MammoError
 
 
 def import_tensorflow_quietly() -> None:
@@ -31,3 +34,28 @@ def import_tensorflow_quietly() -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def set_thread_counts(threads: int | None) -> None:
+    """Give TensorFlow ``threads`` intra-op and inter-op threads (None: leave its default).
+
+    Must run before TensorFlow executes its first op; a process that already runs with
+    another count (e.g. a sequential sweep over ``trainer.threads``) is refused.
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise MammoError(f"trainer.threads={threads}; expected a positive count or null")
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as exc:
+        raise MammoError(
+            f"trainer.threads={threads} cannot be applied: TensorFlow already started in "
+            "this process with other thread counts (one trainer.threads value per process)"
+        ) from exc
+    logging.getLogger(__name__).info(
+        "TensorFlow threads: intra-op %d, inter-op %d", threads, threads
+    )

@@ -34,7 +34,7 @@ def test_help_lists_commands_without_importing_tensorflow():
     ("override", "fragments"),
     [
         ("trainer.epoch=3", ["trainer.epoch", "not in"]),
-        ("task=9", ["task/9", "2.1, 2.2, 4"]),
+        ("task=9", ["task/9", "2.1, 2.2, 3.1, 3.2, 4"]),
         ("trainer.epochs=ten", ["trainer.epochs", "Integer"]),
         ("model=resnet9", ["model/resnet9"]),
     ],

@@ -24,12 +24,13 @@ def current_run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def in_run_folder(cfg: DictConfig, body: Callable[[Path], T]) -> T:
+def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | None = None) -> T:
     """Save the resolved config, run ``body(run_dir)``; on failure write ``status.json``.
 
     A failed run therefore leaves its error on disk and never a ``metrics.json``.
+    ``run_dir`` defaults to the folder Hydra made for this job (holdout passes one per split).
     """
-    run_dir = current_run_dir()
+    run_dir = current_run_dir() if run_dir is None else run_dir
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
         return body(run_dir)

@@ -1,7 +1,12 @@
-"""Tables for people: rich tables printed at the end of a command."""
+"""Tables for people: rich tables printed at the end of a command, and their Markdown/CSV."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -37,3 +42,186 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
 def print_metrics(metrics: dict[str, Any], title: str, console: Console | None = None) -> None:
     """Print :func:`metrics_table` to the terminal."""
     (console or Console()).print(metrics_table(metrics, title))
+
+
+#: how the study's tables title the scores: columns of tables 1 and 5-8 ...
+SCORE_TITLES = {
+    "accuracy": "Test accuracy",
+    "loss": "Test loss",
+    "auc": "AUC",
+    "f1": "F-score",
+    "f1_macro": "F1 macro",
+}
+#: ... and the rows ("Measure") of the holdout tables 2-4
+MEASURE_TITLES = {
+    "accuracy": "accuracy",
+    "loss": "loss",
+    "auc": "AUC",
+    "f1": "F-score",
+    "f1_macro": "F1 macro",
+}
+#: column titles of swept overrides, in the order the study's tables put them
+OVERRIDE_TITLES = {
+    "task": "Task",
+    "model": "Model",
+    "trainer.batch_size": "Batch size",
+    "model.hidden_units": "Hidden units",
+    "model.mode": "Mode",
+    "model.unfreeze_from": "Unfreezed block",
+    "model.dropout": "Dropout",
+    "class_weights": "Class weights",
+    "class_weights.weights": "Weights",
+}
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table of text cells that renders for the terminal (rich) or as Markdown."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    #: "left" or "right" per column; missing entries are "left".
+    align: list[str] = field(default_factory=list)
+    #: lines shown under the table (failed runs, seeds, ...).
+    notes: list[str] = field(default_factory=list)
+
+    def _align(self, index: int) -> str:
+        return self.align[index] if index < len(self.align) else "left"
+
+    def to_rich(self) -> Table:
+        """The table for ``rich.console.Console.print``."""
+        caption = "\n".join(self.notes) or None
+        table = Table(title=self.title, caption=caption, header_style="bold")
+        for index, header in enumerate(self.headers):
+            table.add_column(header, justify="right" if self._align(index) == "right" else "left")
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def to_markdown(self) -> str:
+        """A Markdown document: the title as a heading, the table, then the notes."""
+
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+        rule = ["---:" if self._align(i) == "right" else "---" for i in range(len(self.headers))]
+        lines = [f"# {self.title}", "", line(self.headers), line(rule)]
+        lines += [line(row) for row in self.rows]
+        if self.notes:
+            lines += ["", *self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def print_table(table: TextTable, console: Console | None = None) -> None:
+    """Print a :class:`TextTable` to the terminal."""
+    (console or Console()).print(table.to_rich())
+
+
+def format_score(value: float | None) -> str:
+    """Two decimals, as the study's tables print them (``-`` when absent)."""
+    if value is None:
+        return "-"
+    return "nan" if math.isnan(value) else f"{value:.2f}"
+
+
+def ordinal(n: int) -> str:
+    """1 -> 1st, 2 -> 2nd, 3 -> 3rd, 11 -> 11th, 22 -> 22nd."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def score_summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and population standard deviation (ddof=0) of each score over ``runs``."""
+    mean, std = {}, {}
+    for key in SCORES:
+        values = [float(run[key]) for run in runs]
+        mean[key] = math.fsum(values) / len(values)
+        std[key] = math.sqrt(math.fsum((v - mean[key]) ** 2 for v in values) / len(values))
+    return mean, std
+
+
+def holdout_table(
+    splits: Sequence[dict[str, Any] | None],
+    mean: dict[str, float] | None,
+    std: dict[str, float] | None,
+    context: dict[str, str],
+    title: str,
+    notes: Sequence[str] = (),
+) -> TextTable:
+    """Study tables 2-4: one row per measure, one column per split (1st..kth), AVG, STD.
+
+    ``splits`` holds each split's metrics in order, None for a failed split (shown as
+    ``failed``); ``context`` (e.g. batch size, hidden units) fills the leading columns
+    of the first row, as the study's tables do.
+    """
+    headers = [*context, "Measure", *(ordinal(i) for i in range(1, len(splits) + 1))]
+    headers += ["AVG", "STD"]
+    rows = []
+    for index, key in enumerate(SCORES):
+        lead = list(context.values()) if index == 0 else [""] * len(context)
+        cells = [format_score(s[key]) if s is not None else "failed" for s in splits]
+        summary = [format_score(stat[key] if stat else None) for stat in (mean, std)]
+        rows.append([*lead, MEASURE_TITLES[key], *cells, *summary])
+    align = ["left"] * (len(context) + 1) + ["right"] * (len(splits) + 2)
+    return TextTable(title, headers, rows, align, list(notes))
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run of a comparison: its folder, the overrides typed for it, its scores."""
+
+    #: the run folder, relative to the compared folder
+    run: str
+    #: override key -> value as typed (``model.hidden_units`` -> ``64``)
+    overrides: dict[str, str]
+    #: the run's metrics.json, or None when the run failed
+    metrics: dict[str, Any] | None
+    #: ok | failed | interrupted
+    status: str = "ok"
+
+
+def varying_keys(rows: Sequence[RunRow]) -> list[str]:
+    """Override keys whose value differs between rows: the study's order, then as typed."""
+    seen: list[str] = []
+    for row in rows:
+        seen += [key for key in row.overrides if key not in seen]
+    varying = [key for key in seen if len({row.overrides.get(key) for row in rows}) > 1]
+    known = [key for key in OVERRIDE_TITLES if key in varying]
+    return known + [key for key in varying if key not in known]
+
+
+def comparison_table(rows: Sequence[RunRow], title: str) -> TextTable:
+    """One row per run: the overrides that differ between runs, the test scores, the folder.
+
+    With ``model.hidden_units`` and ``trainer.batch_size`` swept this is study table 1
+    (Batch size | Hidden units | Test accuracy | Test loss | AUC | F-score).
+    """
+    keys = varying_keys(rows)
+    headers = [OVERRIDE_TITLES.get(key, key) for key in keys]
+    headers += [SCORE_TITLES[key] for key in SCORES] + ["Run"]
+    body = []
+    for row in rows:
+        cells = [row.overrides.get(key, "-") for key in keys]
+        if row.metrics is None:
+            cells += [row.status] * len(SCORES)
+        else:
+            cells += [format_score(row.metrics.get(key)) for key in SCORES]
+        body.append([*cells, row.run])
+    align = ["left"] * len(keys) + ["right"] * len(SCORES) + ["left"]
+    failed = [row.run for row in rows if row.metrics is None]
+    notes = [f"{len(failed)} of {len(rows)} runs failed: {', '.join(failed)}"] if failed else []
+    return TextTable(title, headers, body, align, notes)
+
+
+def comparison_csv(rows: Sequence[RunRow]) -> str:
+    """The comparison as CSV: run, the differing override keys, full-precision scores, status."""
+    keys = varying_keys(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["run", *keys, *SCORES, "status"])
+    for row in rows:
+        swept = [row.overrides.get(key, "") for key in keys]
+        scores = [row.metrics.get(key) if row.metrics else "" for key in SCORES]
+        writer.writerow([row.run, *swept, *scores, row.status])
+    return buffer.getvalue()

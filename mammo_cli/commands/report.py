@@ -1,0 +1,108 @@
+"""``mammo report <folder>``: one comparison table of every run under a folder.
+
+Runs are found recursively by their ``metrics.json`` (failed runs by ``status.json``);
+the overrides typed for each come from the nearest ``.hydra/overrides.yaml`` at or above
+the run folder, and only the keys whose values differ between runs become columns. The
+table is printed and written as ``report.md`` and ``report.csv`` into the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from mammo_cli.errors import MammoError
+from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
+from mammo_cli.io import write_text
+
+USAGE = "usage: mammo report <folder>   (a multirun folder, or any folder of run folders)"
+MARKDOWN_FILE = "report.md"
+CSV_FILE = "report.csv"
+
+
+def _natural_key(path: Path) -> list[tuple[int, int | str]]:
+    """Sort ``2`` before ``10`` in every path component (multirun job numbers)."""
+    return [
+        (0, int(piece)) if piece.isdigit() else (1, piece)
+        for part in path.parts
+        for piece in re.split(r"(\d+)", part)
+        if piece
+    ]
+
+
+def find_run_folders(folder: Path) -> list[Path]:
+    """Folders under ``folder`` (itself included) holding metrics.json or a failed run's status."""
+    found = {path.parent for path in folder.rglob("metrics.json")}
+    found |= {
+        path.parent
+        for path in folder.rglob("status.json")
+        if (path.parent / "config.yaml").is_file()
+    }
+    found = {run for run in found if ".hydra" not in run.relative_to(folder).parts}
+    return sorted(found, key=lambda run: _natural_key(run.relative_to(folder)))
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """``model.hidden_units=64`` -> (``model.hidden_units``, ``64``); quotes dropped."""
+    key, _, value = text.partition("=")
+    key = key.lstrip("+")
+    if key.startswith("~"):
+        return key[1:], "(deleted)"
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return key, value
+
+
+def read_overrides(run: Path, folder: Path) -> dict[str, str]:
+    """The overrides of the nearest ``.hydra/overrides.yaml`` from ``run`` up to ``folder``."""
+    for candidate in (run, *run.parents):
+        path = candidate / ".hydra" / "overrides.yaml"
+        if path.is_file():
+            overrides = OmegaConf.to_container(OmegaConf.load(path)) or []
+            return dict(parse_override(str(item)) for item in overrides)
+        if candidate == folder:
+            break
+    return {}
+
+
+def read_run(run: Path, folder: Path) -> RunRow:
+    """One run folder as a comparison row."""
+    name = run.relative_to(folder).as_posix()
+    overrides = read_overrides(run, folder)
+    metrics_path = run / "metrics.json"
+    if metrics_path.is_file():
+        return RunRow(name, overrides, json.loads(metrics_path.read_text()))
+    status = json.loads((run / "status.json").read_text()).get("status", "failed")
+    return RunRow(name, overrides, None, status)
+
+
+def main(args: Sequence[str]) -> None:
+    """Parse ``<folder>``, build the comparison, print it and write report.md/report.csv."""
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    if len(args) != 1:
+        raise MammoError(f"expected one folder ({USAGE}); got {' '.join(args) or 'nothing'}")
+    folder = Path(args[0]).expanduser()
+    if not folder.is_dir():
+        raise MammoError(f"{folder} is not a folder ({USAGE})")
+    runs = find_run_folders(folder)
+    if not runs:
+        raise MammoError(
+            f"no runs under {folder} (expected run folders with a metrics.json, "
+            "e.g. a `mammo train -m ...` output folder)"
+        )
+    rows = [read_run(run, folder) for run in runs]
+    table = comparison_table(rows, title=f"mammo report: {folder}")
+    try:
+        write_text(folder / MARKDOWN_FILE, table.to_markdown())
+        write_text(folder / CSV_FILE, comparison_csv(rows))
+    except OSError as exc:
+        raise MammoError(f"cannot write the report into {folder} ({exc.strerror or exc})") from exc
+    print_table(table)
+    print(f"wrote {folder / MARKDOWN_FILE} and {folder / CSV_FILE}")
