@@ -158,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wants_traceback:
             raise
         return _fail(str(exc))
+    except OSError as exc:  # e.g. a run folder that cannot be created
+        if wants_traceback or exc.filename is None:
+            raise
+        return _fail(f"cannot use {exc.filename}: {exc.strerror}")
     except Exception as exc:
         if wants_traceback or not _is_user_config_error(exc):
             raise

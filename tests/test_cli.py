@@ -90,3 +90,8 @@ def test_hydra_cfg_job_works_through_the_dispatcher(tmp_path):
     result = run_mammo("train", "--cfg", "job", "task=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "name: '4'" in result.stdout and "baseline" in result.stdout
+
+
+def test_unusable_output_folder_is_a_user_error(tmp_path):
+    result = run_mammo("train", "hydra.run.dir=/proc/mammo_run", cwd=tmp_path)
+    assert_user_error(result, "cannot use /proc/mammo_run")

@@ -102,6 +102,36 @@ def test_evaluate_refuses_a_folder_without_a_model(tmp_path):
     assert_user_error(result, "not a mammo run folder")
 
 
+def _run_copy_with_model(run, tmp_path, write_model):
+    """A copy of ``run``'s config with another ``model.keras``."""
+    fake = tmp_path / "fake_run"
+    fake.mkdir()
+    (fake / "config.yaml").write_text((run / "config.yaml").read_text())
+    write_model(fake / "model.keras")
+    return fake
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_model(trained_run, tmp_path):
+    run, _ = trained_run
+    fake = _run_copy_with_model(run, tmp_path, lambda path: path.write_bytes(b"not a zip"))
+    result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
+    assert_user_error(result, "not a loadable Keras model in safe mode")
+
+
+def test_evaluate_refuses_a_model_that_needs_unsafe_deserialisation(trained_run, tmp_path):
+    run, _ = trained_run
+
+    def lambda_model(path):
+        inputs = keras.Input((150, 150, 1))
+        outputs = keras.layers.Lambda(lambda x: x[:, :2, 0, 0])(inputs)
+        keras.Model(inputs, outputs).save(path)
+
+    fake = _run_copy_with_model(run, tmp_path, lambda_model)
+    result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
+    assert_user_error(result, "safe mode")
+    assert not any((tmp_path / "outputs").rglob("metrics.json"))
+
+
 def test_same_seed_gives_the_same_metrics(trained_run, tiny_course, tmp_path):
     run, _ = trained_run
     result = run_mammo(
