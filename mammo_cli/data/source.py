@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -21,8 +22,11 @@ def ensure_demo_set(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     from mammo_cli.data import synthetic
 
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    # The generator's own source is part of the name: a changed generator never reuses
+    # a set cached by an older one.
+    version = hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:12]
     name = (
-        f"demo-v1-seed{synthetic.DEMO_SEED}"
+        f"demo-{version}-seed{synthetic.DEMO_SEED}"
         f"-{synthetic.DEMO_TRAIN_PAIRS}x{synthetic.DEMO_TEST_PAIRS}"
     )
     folder = root / name
