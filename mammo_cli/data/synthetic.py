@@ -16,24 +16,27 @@ How one pair is made
    drawn around 3 (2.6..3.4). One field twice as wide as a patch is made per pair; the
    abnormality patch is cut from one half and the baseline patch from the other, so the
    two patches show the same, adjacent tissue. Each pair also gets its own breast
-   density (mean brightness) and texture strength (how much dense and fatty tissue
-   alternate), from fatty/dark to dense/bright.
+   density (mean brightness 0.25..0.6 of full scale) and texture strength (standard
+   deviation 0.08..0.18: how much dense and fatty tissue alternate), from fatty/dark to
+   dense/bright.
 2. **Lesion** (abnormality patch only), placed near the centre with a random offset:
 
    - *Benign mass*: a round or oval blob (axis ratio up to 1:1.6) with a smooth, sharp
-     (circumscribed) margin and a domed brightness profile.
+     (circumscribed) margin (edge width 2..5 % of the radius) and a domed brightness
+     profile.
    - *Malignant mass*: a blob whose outline is irregular (random low-order harmonics of
-     the radius), with an ill-defined, blurred margin and, in most cases, thin bright
-     (in 9 cases out of 10) 8..16 thin bright spicules radiating from it.
-   - *Benign calcifications*: a loose cluster of a few (3..9) coarse, round, bright
+     the radius), with an ill-defined, blurred margin (15..30 % of the radius) and, in
+     19 cases out of 20, 10..18 thin spicules, brighter than the mass itself, that start
+     at the margin and fade out over 0.8..2 radii.
+   - *Benign calcifications*: a loose cluster of a few (3..8) coarse, round, bright
      specks.
-   - *Malignant calcifications*: a tighter cluster of many (20..50) fine specks of
-     varied size, elongation, orientation and brightness (pleomorphic).
+   - *Malignant calcifications*: a tighter, dense cluster of many (40..80) fine specks
+     of varied size, elongation, orientation and brightness (pleomorphic).
 
    Mass radius is 12..30 % of the patch side. Contrast is proportional to the
-   texture strength of the pair; most lesions are clearly visible, but about one in five
-   is faint (10..45 % of the usual contrast, often hidden in the tissue), so the tasks
-   are learnable but not trivial.
+   texture strength of the pair; most lesions are clearly visible, but about one in
+   eight is faint (15..45 % of the usual contrast, often hidden in the tissue), so the
+   tasks are learnable but not trivial.
 3. **Acquisition.** A little fine-grained (quantum-like) noise is added to both patches,
    intensities are clipped to [0, 1] and stored as ``uint16`` (0..65535).
 
@@ -104,7 +107,7 @@ def _mass(
         for k in range(2, 8):
             amp, phase = float(rng.uniform(0.04, 0.18)), float(rng.uniform(0, 2 * np.pi))
             radius += r0 * amp * np.cos(k * theta + phase)
-        edge = float(rng.uniform(0.12, 0.3)) * r0  # ill-defined margin
+        edge = float(rng.uniform(0.15, 0.3)) * r0  # ill-defined margin
         dd = d
     else:
         ratio = float(rng.uniform(1.0, 1.6))
@@ -113,20 +116,22 @@ def _mass(
         v = -dx * np.sin(phi) + dy * np.cos(phi)
         dd = np.hypot(u / np.sqrt(ratio), v * np.sqrt(ratio))
         radius = np.full_like(d, r0)
-        edge = float(rng.uniform(0.04, 0.1)) * r0  # circumscribed margin
+        edge = float(rng.uniform(0.02, 0.05)) * r0  # circumscribed margin
     inside = 1.0 / (1.0 + np.exp(-(radius - dd) / edge))
     dome = np.sqrt(np.clip(1.0 - (dd / (radius + 2 * edge)) ** 2, 0.0, 1.0))
     out = contrast * inside * (0.6 + 0.4 * dome)
-    if malignant and rng.random() < 0.9:
-        n_sp = int(rng.integers(8, 17))
+    if malignant and rng.random() < 0.95:
+        n_sp = int(rng.integers(10, 19))
         angles = rng.uniform(0, 2 * np.pi, size=n_sp).astype(np.float32)[:, None, None]
-        lengths = (r0 * rng.uniform(1.6, 3.0, size=n_sp)).astype(np.float32)[:, None, None]
-        widths = rng.uniform(0.8, 1.8, size=n_sp).astype(np.float32)[:, None, None]
+        lengths = (r0 * rng.uniform(0.8, 2.0, size=n_sp)).astype(np.float32)[:, None, None]
+        widths = rng.uniform(1.2, 2.2, size=n_sp).astype(np.float32)[:, None, None]
         along = d[None] * np.cos(theta[None] - angles)
         perp = d[None] * np.sin(theta[None] - angles)
         profile = np.exp(-0.5 * (perp / widths) ** 2)
-        fade = np.clip(1.0 - along / lengths, 0.0, 1.0) * (along > 0.5 * r0)
-        out += contrast * float(rng.uniform(0.5, 0.9)) * (profile * fade).max(axis=0)
+        beyond = along - 0.8 * r0  # spicules start at the margin and fade outwards
+        fade = np.clip(1.0 - beyond / lengths, 0.0, 1.0) * (beyond > 0)
+        spicules = contrast * float(rng.uniform(1.1, 1.5)) * (profile * fade).max(axis=0)
+        out = np.maximum(out, spicules)  # from the margin outwards, not over the body
     return out
 
 
@@ -137,15 +142,15 @@ def _calcifications(
     s = yy.shape[0]
     cy, cx = rng.uniform(0.35, 0.65, size=2) * s
     if malignant:  # many, fine, pleomorphic, tightly clustered
-        n = int(rng.integers(20, 51))
-        spread = rng.uniform(0.06, 0.14) * s
-        sig_major = rng.uniform(0.7, 1.4, size=n)
-        elong = rng.uniform(1.5, 3.5, size=n)
-        amps = contrast * rng.uniform(0.5, 1.2, size=n)
+        n = int(rng.integers(40, 81))
+        spread = rng.uniform(0.08, 0.13) * s
+        sig_major = rng.uniform(0.9, 1.6, size=n)
+        elong = rng.uniform(1.5, 3.0, size=n)
+        amps = contrast * rng.uniform(0.8, 1.4, size=n)
     else:  # few, coarse, round, loosely clustered
-        n = int(rng.integers(3, 10))
+        n = int(rng.integers(3, 9))
         spread = rng.uniform(0.08, 0.18) * s
-        sig_major = rng.uniform(2.0, 4.0, size=n)
+        sig_major = rng.uniform(2.5, 4.5, size=n)
         elong = rng.uniform(1.0, 1.3, size=n)
         amps = contrast * rng.uniform(0.75, 1.1, size=n)
     py = np.clip(cy + spread * rng.standard_normal(n), 2.0, s - 3.0)
@@ -168,8 +173,8 @@ def _calcifications(
 
 def _visibility(rng: np.random.Generator) -> float:
     """How conspicuous a lesion is: most are clear, a share is faint."""
-    if rng.random() < 0.18:
-        return float(rng.uniform(0.1, 0.45))
+    if rng.random() < 0.12:
+        return float(rng.uniform(0.15, 0.45))
     return float(rng.uniform(0.7, 1.4))
 
 
@@ -187,7 +192,7 @@ def _generate(n_pairs: int, rng: np.random.Generator, size: int) -> tuple[np.nda
         betas = rng.uniform(2.6, 3.4, size=m)
         fields = _tissue_fields(rng, betas, size, 2 * size)
         density = rng.uniform(0.25, 0.6, size=m)
-        texture = rng.uniform(0.05, 0.12, size=m)
+        texture = rng.uniform(0.08, 0.18, size=m)
         quantum = rng.uniform(0.004, 0.012, size=m)
         abn_left = rng.random(m) < 0.5
         for j in range(m):
