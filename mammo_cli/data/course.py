@@ -42,6 +42,7 @@ class CourseSplit:
     images: np.ndarray
     labels: np.ndarray
     tensor_path: Path
+    labels_path: Path
 
 
 def load_array(path: Path) -> np.ndarray:
@@ -116,12 +117,16 @@ def _validate_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     return values
 
 
-def check_interleaving(labels: np.ndarray, path: Path) -> None:
+#: what a user whose data has no baseline patches can do about a broken pairing
+PAIRS_HINT = "set data.require_pairs=false for data without baseline patches"
+
+
+def check_interleaving(labels: np.ndarray, path: Path, hint: str = PAIRS_HINT) -> None:
     """Refuse labels that break the baseline (even index) / abnormality (odd) pairing."""
     if len(labels) % 2:
         raise MammoError(
             f"{path} holds an odd number of labels ({len(labels)}); expected baseline/abnormality "
-            "pairs (set data.require_pairs=false for data without baseline patches)"
+            f"pairs ({hint})"
         )
     bad_baseline = np.flatnonzero(labels[0::2] != 0)
     bad_abnormal = np.flatnonzero(labels[1::2] == 0)
@@ -130,7 +135,7 @@ def check_interleaving(labels: np.ndarray, path: Path) -> None:
         raise MammoError(
             f"{path}: label {int(labels[index])} at index {index} breaks the pairing "
             "(even indices must be baselines = 0, odd indices abnormalities = 1..4; "
-            "set data.require_pairs=false for data without baseline patches)"
+            f"{hint})"
         )
 
 
@@ -149,7 +154,9 @@ def load_split(folder: Path, split: str, require_pairs: bool = True) -> CourseSp
         )
     if require_pairs:
         check_interleaving(labels, labels_path)
-    return CourseSplit(images=images, labels=labels, tensor_path=tensor_path)
+    return CourseSplit(
+        images=images, labels=labels, tensor_path=tensor_path, labels_path=labels_path
+    )
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ def load_task_data(data: DataConfig, task: TaskConfig, with_train: bool = True) 
     folder = resolve_data_dir(data.dir, data.cache_dir)
 
     def view(split: str) -> TaskView:
-        course = load_split(folder, split, require_pairs=data.require_pairs)
-        return select_task(course, task.classes, split)
+        # A pairs task checks the pairing itself, with its own message.
+        course = load_split(folder, split, require_pairs=data.require_pairs and not task.pairs)
+        return select_task(course, task.classes, split, pairs=task.pairs)
 
     return TaskData(folder=folder, train=view("train") if with_train else None, test=view("test"))

@@ -7,22 +7,45 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mammo_cli.data.course import CourseSplit
+from mammo_cli.data.course import CourseSplit, check_interleaving, to_model_input
 from mammo_cli.errors import MammoError
+
+#: what a model takes: scaled patches (N, 150, 150, 1), or for pairs tasks the tuple
+#: (abnormalities, baselines) of two such arrays, in the siamese model's input order.
+ModelInput = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+PAIRS_TASK_HINT = "a pairs task such as task=siamese needs them even with data.require_pairs=false"
 
 
 @dataclass(frozen=True)
 class TaskView:
-    """The patches of one split that a task uses, with their class indices."""
+    """The patches of one split that a task uses, with their class indices.
+
+    For pairs tasks ``images`` are the abnormality patches and ``baselines`` the
+    baseline patch of each (same order); otherwise ``baselines`` is None.
+    """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: list[str]
+    baselines: np.ndarray | None = None
 
     def counts(self) -> dict[str, int]:
-        """Number of patches per class name."""
+        """Number of samples (patches, or pairs) per class name."""
         per_class = np.bincount(self.labels, minlength=len(self.class_names))
         return {name: int(n) for name, n in zip(self.class_names, per_class, strict=True)}
+
+    def model_input(self) -> ModelInput:
+        """The model's input: scaled patches, or the (abnormality, baseline) tuple of them."""
+        images = to_model_input(self.images)
+        return images if self.baselines is None else (images, to_model_input(self.baselines))
+
+
+def take(inputs: ModelInput, index: np.ndarray) -> ModelInput:
+    """The samples at ``index`` of a model input (both members of a pair together)."""
+    if isinstance(inputs, tuple):
+        return tuple(part[index] for part in inputs)  # type: ignore[return-value]
+    return inputs[index]
 
 
 def label_lookup(classes: Mapping[str, Sequence[int]]) -> np.ndarray:
@@ -37,21 +60,36 @@ def label_lookup(classes: Mapping[str, Sequence[int]]) -> np.ndarray:
 
 
 def select_task(
-    split: CourseSplit, classes: Mapping[str, Sequence[int]], split_name: str
+    split: CourseSplit,
+    classes: Mapping[str, Sequence[int]],
+    split_name: str,
+    pairs: bool = False,
 ) -> TaskView:
     """Keep the patches whose label belongs to one of ``classes`` and map them to indices.
 
-    Refuses a task whose class has no patch in this split (nothing could be learned or
-    measured for it).
+    With ``pairs`` the samples are the (abnormality 2i+1, baseline 2i) pairs, classed by
+    the abnormality's label; a broken interleaving is refused. Refuses a task whose class
+    has no sample in this split (nothing could be learned or measured for it).
     """
     lookup = label_lookup(classes)
-    mapped = lookup[split.labels]
-    keep = np.flatnonzero(mapped >= 0)
-    view = TaskView(
-        images=np.asarray(split.images[keep]),
-        labels=mapped[keep],
-        class_names=list(classes),
-    )
+    if pairs:
+        check_interleaving(split.labels, split.labels_path, hint=PAIRS_TASK_HINT)
+        mapped = lookup[split.labels[1::2]]
+        keep = np.flatnonzero(mapped >= 0)
+        view = TaskView(
+            images=np.asarray(split.images[2 * keep + 1]),
+            labels=mapped[keep],
+            class_names=list(classes),
+            baselines=np.asarray(split.images[2 * keep]),
+        )
+    else:
+        mapped = lookup[split.labels]
+        keep = np.flatnonzero(mapped >= 0)
+        view = TaskView(
+            images=np.asarray(split.images[keep]),
+            labels=mapped[keep],
+            class_names=list(classes),
+        )
     empty = [name for name, n in view.counts().items() if n == 0]
     if empty:
         raise MammoError(

@@ -126,29 +126,23 @@ def _set_trainable(base: keras.Model, mode: str, unfreeze_from: str) -> None:
         layer.trainable = unfrozen and not isinstance(layer, layers.BatchNormalization)
 
 
-def build_pretrained(
-    n_classes: int,
-    backbone: str = "vgg16",
-    mode: str = "fe",
-    unfreeze_from: str = "block5",
-    weights: str | None = "imagenet",
-    hidden_units: int = 256,
-    dropout: float = 0.0,
-    output_activation: str = "softmax",
-) -> keras.Model:
-    """Adapter + ImageNet ``backbone`` without top + Flatten + Dense(hidden) + [Dropout] + Dense.
-
-    With 2 classes and 256 hidden units: VGG16 16,812,610 parameters (2,097,922
-    trainable in fe mode), VGG19 22,122,306. Weights are resolved first, so a missing
-    ImageNet download fails before anything is built.
-    """
-    if backbone not in BACKBONES:
-        raise MammoError(f"model.backbone={backbone}; expected one of {', '.join(BACKBONES)}")
+def check_head(hidden_units: int, dropout: float, output_activation: str) -> None:
+    """Refuse head settings no model can be built with."""
     check_output_activation(output_activation)
     if hidden_units < 1:
         raise MammoError(f"model.hidden_units={hidden_units}; expected a positive integer")
     if not 0.0 <= dropout < 1.0:
         raise MammoError(f"model.dropout={dropout}; expected a rate in [0, 1)")
+
+
+def build_base(backbone: str, mode: str, unfreeze_from: str, weights: str | None) -> keras.Model:
+    """The ImageNet ``backbone`` without top on 150x150x3, frozen as ``mode`` says.
+
+    Weights are resolved first, so a missing ImageNet download fails before anything is
+    built.
+    """
+    if backbone not in BACKBONES:
+        raise MammoError(f"model.backbone={backbone}; expected one of {', '.join(BACKBONES)}")
     if mode not in MODES:
         raise MammoError(f"model.mode={mode}; expected fe (feature extraction) or ft (fine tuning)")
     stages = BACKBONES[backbone].stages
@@ -168,12 +162,36 @@ def build_pretrained(
             f"model.weights={weights}: cannot load it into {backbone} ({reason})"
         ) from None
     _set_trainable(base, mode, unfreeze_from)
+    return base
 
-    inputs = keras.Input(shape=INPUT_SHAPE, name="patch")
-    x = layers.Concatenate(name="to_rgb")([inputs, inputs, inputs])
+
+def adapt_input(patch: keras.KerasTensor) -> keras.KerasTensor:
+    """Patches (150,150,1) in [0, 1] -> the backbone's input: 3 channels, 0..255, caffe."""
+    x = layers.Concatenate(name="to_rgb")([patch, patch, patch])
     x = layers.Rescaling(255.0, name="to_255")(x)
-    x = CaffePreprocess(name="preprocess")(x)
-    x = base(x)
+    return CaffePreprocess(name="preprocess")(x)
+
+
+def build_pretrained(
+    n_classes: int,
+    backbone: str = "vgg16",
+    mode: str = "fe",
+    unfreeze_from: str = "block5",
+    weights: str | None = "imagenet",
+    hidden_units: int = 256,
+    dropout: float = 0.0,
+    output_activation: str = "softmax",
+) -> keras.Model:
+    """Adapter + ImageNet ``backbone`` without top + Flatten + Dense(hidden) + [Dropout] + Dense.
+
+    With 2 classes and 256 hidden units: VGG16 16,812,610 parameters (2,097,922
+    trainable in fe mode), VGG19 22,122,306. Weights are resolved first, so a missing
+    ImageNet download fails before anything is built.
+    """
+    check_head(hidden_units, dropout, output_activation)
+    base = build_base(backbone, mode, unfreeze_from, weights)
+    inputs = keras.Input(shape=INPUT_SHAPE, name="patch")
+    x = base(adapt_input(inputs))
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
     if dropout:

@@ -11,6 +11,10 @@ The augmenter runs inside the tf.data pipeline on whole batches (graph code, no 
 per image) and only ever touches training batches. ``offline_x3`` (the study's recipe
 for the pretrained models) instead expands the training split once, before training, to
 the originals plus two augmented copies of each patch (``offline_copies``).
+
+For the siamese (abnormality, baseline) pairs both patches of a pair are augmented,
+each with its own random transform: the baseline is other tissue cut next to the
+lesion, so there is no pixel correspondence that a shared transform would keep.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import tensorflow as tf
 from keras import layers
 
 from mammo_cli.config import AugmentationConfig
+from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
 
 FILL_MODES = ("nearest", "reflect", "constant", "wrap")
@@ -84,12 +89,13 @@ def training_augmenter(cfg: AugmentationConfig, seed: int) -> keras.Sequential |
 
 
 def expand_offline(
-    images: np.ndarray, labels: np.ndarray, cfg: AugmentationConfig, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+    images: ModelInput, labels: np.ndarray, cfg: AugmentationConfig, seed: int
+) -> tuple[ModelInput, np.ndarray]:
     """The originals followed by ``cfg.offline_copies`` augmented copies of each patch.
 
     Only ever called on the training split. The same ``seed`` gives the same copies;
-    with ``offline_copies == 0`` the arrays are returned unchanged.
+    with ``offline_copies == 0`` the arrays are returned unchanged. For pairs (a tuple
+    of arrays) both members are expanded, each patch transformed independently.
     """
     copies = cfg.offline_copies
     if copies < 0:
@@ -102,13 +108,18 @@ def expand_offline(
             f"augmentation.offline_copies={copies} but augmentation {cfg.name} has no "
             "transform (set rotation_degrees, shifts, zoom, shear or flips)"
         )
-    n = len(images)
-    expanded = np.empty((n * (copies + 1), *images.shape[1:]), dtype=np.float32)
-    expanded[:n] = images
-    batch = 256
-    for copy in range(1, copies + 1):
-        for start in range(0, n, batch):
-            chunk = tf.convert_to_tensor(images[start : start + batch], dtype=tf.float32)
-            stop = copy * n + start + len(chunk)
-            expanded[copy * n + start : stop] = augmenter(chunk, training=True).numpy()
+
+    def expand(patches: np.ndarray) -> np.ndarray:
+        n = len(patches)
+        expanded = np.empty((n * (copies + 1), *patches.shape[1:]), dtype=np.float32)
+        expanded[:n] = patches
+        batch = 256
+        for copy in range(1, copies + 1):
+            for start in range(0, n, batch):
+                chunk = tf.convert_to_tensor(patches[start : start + batch], dtype=tf.float32)
+                stop = copy * n + start + len(chunk)
+                expanded[copy * n + start : stop] = augmenter(chunk, training=True).numpy()
+        return expanded
+
+    expanded = tuple(map(expand, images)) if isinstance(images, tuple) else expand(images)
     return expanded, np.tile(labels, copies + 1)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import OmegaConf
 
-from mammo_cli.config import AugmentationConfig, PretrainedModelConfig, TrainConfig
+from mammo_cli.config import (
+    AugmentationConfig,
+    PretrainedModelConfig,
+    SiameseModelConfig,
+    TrainConfig,
+)
 from mammo_cli.models import build_model
 from mammo_cli.models.scratch import build_scratch
 from mammo_cli.training.feature_cache import (
@@ -67,3 +72,22 @@ def test_only_a_frozen_base_with_static_training_data_is_cached():
     assert cacheable_split(model, cfg) is None
     cfg.augmentation.offline_copies = 2
     assert cacheable_split(model, cfg) is not None
+
+
+def test_siamese_split_caches_both_towers_and_shares_the_head():
+    """The frozen siamese model splits inside its tower; the head trained on the cached
+    features is the full model's own layers (ft: tests/models/test_siamese.py)."""
+    cfg = config(mode="fe")
+    cfg.model = OmegaConf.structured(SiameseModelConfig(weights=None))
+    cfg.trainer.epochs = 1
+    model = build_model(cfg.model, 2)
+    base, head = cacheable_split(model, cfg)
+    assert base.output_shape == [(None, 8192), (None, 8192)]
+    assert head.count_params() == 2_097_922
+    (a, labels), (b, _) = data(8, 0), data(8, 1)
+    before = model.predict((a, b), verbose=0)
+    fit_head_on_features(base, head, ((a, b), labels), ((a[:4], b[:4]), labels[:4]), cfg, 2)
+    after = model.predict((a, b), verbose=0)
+    assert not np.allclose(before, after)  # training the head trained the full model
+    features = base.predict((a, b), verbose=0)
+    np.testing.assert_allclose(head.predict(features, verbose=0), after, atol=1e-5)

@@ -1,0 +1,70 @@
+"""The Siamese network on (abnormality, baseline) pairs (SPEC 2, study 7.1, figure 28).
+
+One tower embeds both patches of a pair with the same weights:
+
+    patch (150,150,1) in [0, 1] -> to_rgb -> to_255 -> preprocess (the adapter of
+    :mod:`mammo_cli.models.pretrained`) -> vgg16 -> flatten -> hidden (Dense 256, relu)
+
+and the model classifies the difference of the two embeddings:
+
+    abnormality -> tower --.
+                            difference (Subtract: abnormality - baseline) -> [dropout]
+    baseline    -> tower --'                                        -> output (Dense)
+
+The study used a Lambda layer for the difference; ``keras.layers.Subtract`` is the same
+operation as a serializable built-in layer, so saved models load in Keras' safe mode.
+With VGG16 the tower has 16,812,096 parameters and the model 16,812,610 with 2 classes
+(2,097,922 trainable in fe mode), the same as ``model=vgg16``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from mammo_cli.models.pretrained import INPUT_SHAPE, adapt_input, build_base, check_head
+
+#: the input names, in the order the model takes them (``model.inputs``)
+PAIR_INPUTS = ("abnormality", "baseline")
+#: the name of the shared tower (a nested model ending in ``flatten`` -> ``hidden``)
+TOWER_LAYER = "tower"
+#: the name of the layer taking the embeddings' difference
+DIFFERENCE_LAYER = "difference"
+
+
+def build_tower(
+    backbone: str, mode: str, unfreeze_from: str, weights: str | None, hidden_units: int
+) -> keras.Model:
+    """Adapter + ImageNet ``backbone`` without top + Flatten + Dense(hidden_units, relu)."""
+    base = build_base(backbone, mode, unfreeze_from, weights)
+    patch = keras.Input(shape=INPUT_SHAPE, name="patch")
+    x = layers.Flatten(name="flatten")(base(adapt_input(patch)))
+    embedding = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    return keras.Model(patch, embedding, name=TOWER_LAYER)
+
+
+def build_siamese(
+    n_classes: int,
+    backbone: str = "vgg16",
+    mode: str = "fe",
+    unfreeze_from: str = "block5",
+    weights: str | None = "imagenet",
+    hidden_units: int = 256,
+    dropout: float = 0.0,
+    output_activation: str = "softmax",
+) -> keras.Model:
+    """Shared tower on both patches of a pair, Subtract, [Dropout], Dense(n_classes).
+
+    Inputs: ``abnormality`` and ``baseline``, each (150, 150, 1) float32 in [0, 1].
+    ``mode``, ``unfreeze_from`` and ``weights`` mean what they mean for ``model=vgg16``.
+    """
+    check_head(hidden_units, dropout, output_activation)
+    tower = build_tower(backbone, mode, unfreeze_from, weights, hidden_units)
+    abnormality, baseline = (keras.Input(shape=INPUT_SHAPE, name=name) for name in PAIR_INPUTS)
+    x = layers.Subtract(name=DIFFERENCE_LAYER)([tower(abnormality), tower(baseline)])
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    # float32 under every precision policy (mixed precision keeps the output exact)
+    output = layers.Dense(n_classes, activation=output_activation, dtype="float32", name="output")
+    outputs = output(x)
+    return keras.Model([abnormality, baseline], outputs, name=f"siamese_{backbone}_{mode}")
