@@ -27,3 +27,41 @@ class CaffePreprocess(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="mammo")
+class ToDistribution(keras.layers.Layer):
+    """Divide each row of class scores by its sum (sigmoid outputs -> a distribution).
+
+    The same normalisation :func:`mammo_cli.evaluation.metrics.classification_metrics`
+    applies before taking the arg-max, so a member's class decisions do not change.
+    """
+
+    def call(self, inputs):
+        total = ops.sum(inputs, axis=-1, keepdims=True)
+        return inputs / ops.maximum(total, ops.cast(1e-12, inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="mammo")
+class WeightedAverage(keras.layers.Layer):
+    """``sum_i w_i * inputs[i]`` with fixed weights (ensembles pass weights summing to 1).
+
+    The weights are part of the layer's config (not trainable variables), so a saved
+    ensemble reloads with them in Keras' safe mode.
+    """
+
+    def __init__(self, member_weights: list[float], **kwargs):
+        super().__init__(**kwargs)
+        self.member_weights = [float(w) for w in member_weights]
+
+    def call(self, inputs):
+        return sum(w * x for w, x in zip(self.member_weights, inputs, strict=True))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "member_weights": self.member_weights}

@@ -1,0 +1,152 @@
+"""`mammo ensemble` end to end: two tiny trained runs (softmax + sigmoid), weighted average."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import mammo_cli.models  # noqa: F401  (registers mammo's layers for loading)
+from mammo_cli.data.dataset import load_task_data
+from mammo_cli.errors import MammoError
+from mammo_cli.evaluation.metrics import classification_metrics
+from mammo_cli.models.ensemble import ensemble_weights
+from mammo_cli.runs import load_run_config
+from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
+from tests.test_train import CONTRACT_KEYS
+
+FAST = ("trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false")
+SCORE_KEYS = CONTRACT_KEYS - {"counts", "wall_time_s"}
+WEIGHTS = (3.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def members(tiny_course, tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """Scratch runs of tasks 2.1 and 2.2 with softmax and sigmoid outputs (one process)."""
+    cwd = tmp_path_factory.mktemp("members")
+    result = run_mammo(
+        "train",
+        "-m",
+        "task=2.1,2.2",
+        "model=scratch",
+        "model.output_activation=softmax,sigmoid",
+        f"data.dir={tiny_course}",
+        *FAST,
+        f"hydra.sweep.dir={cwd / 'sweep'}",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = {}
+    for run in run_folders(cwd / "sweep"):
+        cfg = load_run_config(run)
+        runs[cfg.task.name, cfg.model.output_activation] = run
+    assert len(runs) == 4
+    return runs
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(members, tmp_path_factory) -> tuple[Path, str]:
+    """The weighted ensemble of the two task 2.1 runs."""
+    cwd = tmp_path_factory.mktemp("ensemble")
+    result = run_mammo(
+        "ensemble",
+        f"members=[{members['2.1', 'softmax']},{members['2.1', 'sigmoid']}]",
+        f"ensemble.weights=[{WEIGHTS[0]},{WEIGHTS[1]}]",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(cwd / "outputs" / "ensemble")
+    return run, result.stdout
+
+
+def member_probabilities(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A member's own test-set predictions (keras, safe mode), its inputs and labels."""
+    cfg = load_run_config(run)
+    test = load_task_data(cfg.data, cfg.task, with_train=False).test
+    model = keras.models.load_model(run / "model.keras", safe_mode=True, compile=False)
+    images = test.model_input()
+    return np.asarray(model.predict(images, verbose=0), np.float64), images, test.labels
+
+
+def test_ensemble_probabilities_are_the_weighted_mean_of_the_members(members, ensemble_run):
+    run, stdout = ensemble_run
+    assert {p.name for p in run.iterdir()} >= {
+        "config.yaml",
+        "ensemble.json",
+        "ensemble.md",
+        "ensemble.keras",
+        "confusion_matrix.png",
+    }
+    summary = json.loads((run / "ensemble.json").read_text())
+    assert summary["class_names"] == ["mass", "calcification"]
+    assert summary["weights"] == [0.75, 0.25]
+    rows = [*summary["members"], summary["ensemble"]]
+    assert [row["name"] for row in rows] == ["member_1_scratch", "member_2_scratch", "ensemble"]
+    for row in rows:
+        assert set(row) >= SCORE_KEYS | {"name", "run_dir"}
+    # each member row reproduces the member's own metrics.json
+    for row, key in zip(summary["members"], (("2.1", "softmax"), ("2.1", "sigmoid")), strict=True):
+        assert row["run_dir"] == str(members[key].resolve())
+        own = read_metrics(members[key])
+        for score in ("accuracy", "auc", "f1", "confusion_matrix"):
+            assert row[score] == own[score], score
+        assert row["loss"] == pytest.approx(own["loss"], rel=1e-5)
+
+    softmax, images, labels = member_probabilities(members["2.1", "softmax"])
+    sigmoid, _, _ = member_probabilities(members["2.1", "sigmoid"])
+    sigmoid = sigmoid / sigmoid.sum(axis=1, keepdims=True)  # the documented normalisation
+    expected = 0.75 * softmax + 0.25 * sigmoid
+    ensemble = keras.models.load_model(run / "ensemble.keras", safe_mode=True, compile=False)
+    predicted = np.asarray(ensemble.predict(images, verbose=0), np.float64)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-6)
+
+    metrics = classification_metrics(labels, expected, summary["class_names"], 1)
+    for score in ("accuracy", "confusion_matrix"):
+        assert summary["ensemble"][score] == metrics[score], score
+    for score in ("auc", "f1", "f1_macro"):
+        assert summary["ensemble"][score] == pytest.approx(metrics[score]), score
+    onehot = np.eye(2)[labels]
+    loss = -np.mean(np.sum(onehot * np.log(np.clip(expected, 1e-7, 1.0)), axis=1))
+    assert summary["ensemble"]["loss"] == pytest.approx(loss, rel=1e-4)
+
+    markdown = (run / "ensemble.md").read_text()
+    assert "| Model | Test accuracy | AUC | F-score | Test loss |" in markdown
+    assert "| ensemble |" in markdown
+    assert "member_2_scratch" in stdout and "F-score" in stdout
+
+
+def test_evaluate_reevaluates_a_saved_ensemble(ensemble_run, tmp_path):
+    run, _ = ensemble_run
+    result = run_mammo("evaluate", f"run={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (eval_run,) = run_folders(tmp_path / "outputs" / "evaluate")
+    evaluated = read_metrics(eval_run)
+    recorded = json.loads((run / "ensemble.json").read_text())["ensemble"]
+    assert set(evaluated) >= CONTRACT_KEYS
+    assert evaluated["task"] == "2.1" and evaluated["seed"] is None
+    for key in ("accuracy", "auc", "f1", "f1_macro", "confusion_matrix"):
+        assert evaluated[key] == recorded[key], key
+    assert evaluated["loss"] == pytest.approx(recorded["loss"], rel=1e-5)
+
+
+def test_members_of_different_tasks_are_refused(members, tmp_path):
+    result = run_mammo(
+        "ensemble",
+        f"members=[{members['2.1', 'softmax']},{members['2.2', 'sigmoid']}]",
+        cwd=tmp_path,
+    )
+    assert_user_error(result, "different tasks", "2.1", "2.2")
+    assert not list((tmp_path / "outputs").rglob("ensemble.json"))
+
+
+def test_ensemble_weights_are_checked_and_normalised():
+    assert ensemble_weights(None, 4) == [0.25] * 4
+    assert ensemble_weights([2, 1, 1], 3) == [0.5, 0.25, 0.25]
+    with pytest.raises(MammoError, match="one weight per member"):
+        ensemble_weights([1.0], 2)
+    with pytest.raises(MammoError, match="non-negative"):
+        ensemble_weights([1.0, -1.0], 2)
