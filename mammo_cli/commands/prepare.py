@@ -1,0 +1,50 @@
+"""``mammo prepare``: build the course tensors from a CBIS-DDSM download (SPEC 1.5)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from mammo_cli.commands import in_run_folder
+from mammo_cli.errors import MammoError
+
+log = logging.getLogger(__name__)
+
+USAGE = "mammo prepare source=<DICOM tree> csv_dir=<folder with the CSVs> out=<folder>"
+
+
+def _folder(cfg: DictConfig, key: str) -> Path:
+    if OmegaConf.is_missing(cfg, key) or not str(cfg[key]).strip():
+        raise MammoError(f"missing {key}=<folder> (usage: {USAGE})")
+    return Path(to_absolute_path(str(Path(str(cfg[key])).expanduser())))
+
+
+def run(cfg: DictConfig) -> None:
+    """Hydra task function: read CSVs and DICOMs, write the course folder ``out``."""
+    from mammo_cli.data.cbis_ddsm import PatchOptions, prepare
+
+    source, csv_dir, out = (_folder(cfg, key) for key in ("source", "csv_dir", "out"))
+    options = cfg.prepare
+    patch = PatchOptions(
+        patch_size=options.patch_size,
+        resize=options.resize,
+        breast_level=options.breast_level,
+        breast_fraction=options.breast_fraction,
+    )
+    summary = in_run_folder(
+        cfg,
+        lambda _: prepare(
+            source, csv_dir, out, patch, options.patient_overlap, options.workers, options.progress
+        ),
+    )
+    log.info("summary: %s", {k: summary[k] for k in ("pairs", "counts", "skipped")})
+    skipped = ", ".join(f"{n} {reason}" for reason, n in summary["skipped"].items()) or "none"
+    print(
+        f"mammo prepare: {summary['pairs']['train']} train and {summary['pairs']['test']} test "
+        f"pairs from {summary['rows']} rows ({summary['reused_from_cache']} of "
+        f"{summary['full_images']} full images reused); skipped: {skipped}"
+    )
+    print(f"wrote {out} (course .npy files, train_groups.npy, manifest.csv, summary.json)")
