@@ -20,12 +20,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train one model (add -m to sweep overrides); writes a run folder"),
     "evaluate": ("evaluate", "re-evaluate a saved run on a test set: run=<run dir>"),
     "holdout": ("holdout", "k trainings on k seeded train/validation splits (holdout.k=4)"),
+    "ensemble": ("ensemble", "average saved runs of one task: members=[<run dir>,...]"),
     "report": ("report", "one comparison table of the runs under a folder: report <folder>"),
-    "data": ("data", "data utilities: `mammo data demo out=DIR` writes the demo set"),
+    "prepare": ("prepare", "build course tensors from CBIS-DDSM: source=DIR csv_dir=DIR out=DIR"),
+    "data": ("data", "`data demo out=DIR` writes the demo set; `data describe` inspects data"),
 }
 
 #: commands that take plain key=value arguments instead of a Hydra config
 PLAIN_COMMANDS = {"data", "report"}
+
+#: two-word commands run as Hydra apps: (command, action) -> config and module name
+HYDRA_ACTIONS = {("data", "describe"): "describe"}
 
 USAGE = """usage: mammo <command> [key=value ...] [-m] [--cfg job] [--help]
 
@@ -40,7 +45,10 @@ examples:
   mammo train task=2.2 data.dir=/path/to/course_npy trainer.epochs=20
   mammo evaluate run=outputs/train/2026-01-01/12-00-00-000000
   mammo holdout experiment=table2_holdout_21
+  mammo ensemble members=[outputs/runs/scratch,outputs/runs/vgg16_fe]
   mammo report outputs/train-multirun/2026-01-01/12-00-00-000000
+  mammo prepare source=~/CBIS-DDSM csv_dir=~/cbis-csv out=data/cbis_course
+  mammo data describe data.dir=/path/to/course_npy task=2.2
   mammo train --help          (config groups and every key of a command)
 
 Set HYDRA_FULL_ERROR=1 to see a full traceback on errors.
@@ -102,7 +110,7 @@ def _run_hydra_command(command: str, overrides: list[str], wants_traceback: bool
     from mammo_cli.config import register_configs
 
     register_configs()
-    module = importlib.import_module(f"mammo_cli.commands.{COMMANDS[command][0]}")
+    module = importlib.import_module(f"mammo_cli.commands.{command}")
 
     def task_function(cfg):  # runs only once the config is composed and valid
         try:
@@ -148,8 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Let exceptions reach this function instead of Hydra's own multi-line report.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    action = HYDRA_ACTIONS.get((command, rest[0] if rest else ""))
     try:
-        if command in PLAIN_COMMANDS:
+        if action:
+            _run_hydra_command(action, rest[1:], wants_traceback)
+        elif command in PLAIN_COMMANDS:
             module = importlib.import_module(f"mammo_cli.commands.{COMMANDS[command][0]}")
             module.main(rest)
         else:
@@ -158,14 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wants_traceback:
             raise
         return _fail(str(exc))
-    except OSError as exc:  # e.g. a run folder that cannot be created
-        if wants_traceback or exc.filename is None:
-            raise
-        return _fail(f"cannot use {exc.filename}: {exc.strerror}")
     except Exception as exc:
-        if wants_traceback or not _is_user_config_error(exc):
+        if wants_traceback:
             raise
-        return _fail(_error_line(exc))
+        if _is_user_config_error(exc):
+            return _fail(_error_line(exc))
+        # After the config check: Hydra's MissingConfigException is an OSError too.
+        if isinstance(exc, OSError) and exc.filename is not None:
+            return _fail(f"cannot use {exc.filename}: {exc.strerror}")  # e.g. a run folder
+        raise
     except KeyboardInterrupt:
         return _fail("interrupted")
     return 0

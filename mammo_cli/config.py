@@ -61,6 +61,24 @@ class PretrainedModelConfig:
 
 
 @dataclass
+class SiameseModelConfig:
+    """The Siamese network on (abnormality, baseline) pairs (SPEC 2, study figure 28)."""
+
+    _target_: str = "mammo_cli.models.siamese.build_siamese"
+    #: the shared tower's ImageNet backbone: vgg16 | vgg19 | resnet50
+    backbone: str = "vgg16"
+    #: fe (the whole base frozen) | ft (fine tuning from unfreeze_from)
+    mode: str = "fe"
+    unfreeze_from: str = "block5"
+    #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
+    weights: str | None = "imagenet"
+    #: units of the tower's Dense embedding (the vectors whose difference is classified).
+    hidden_units: int = 256
+    dropout: float = 0.0
+    output_activation: str = "softmax"
+
+
+@dataclass
 class AugmentationConfig:
     """Training augmentation: on the fly per batch, or offline copies (training split only)."""
 
@@ -134,6 +152,18 @@ class TrainerConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Experiment tracking during training (conf/logger/): what each epoch is logged to."""
+
+    #: tensorboard | csv | mlflow | none
+    name: str = "none"
+    #: mlflow: tracking store; null = sqlite:///mlruns/mlflow.db under the working directory.
+    tracking_uri: str | None = None
+    #: mlflow: experiment the runs are logged to.
+    experiment_name: str = "mammo"
+
+
+@dataclass
 class TrainConfig:
     """``mammo train``: one training run evaluated on the test set."""
 
@@ -144,6 +174,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 42
 
 
@@ -173,6 +204,62 @@ class HoldoutConfig(TrainConfig):
     holdout: HoldoutSettings = field(default_factory=HoldoutSettings)
 
 
+@dataclass
+class EnsembleSettings:
+    """How the members' class probabilities are combined (study section 8)."""
+
+    #: one non-negative weight per member, normalised to sum 1; null = equal weights.
+    weights: list[float] | None = None
+
+
+@dataclass
+class EnsembleConfig:
+    """``mammo ensemble``: average saved runs of one task, evaluate members and ensemble."""
+
+    #: the member run folders written by ``mammo train`` (at least two, one task).
+    members: list[str] = MISSING
+    ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+    #: test data; ``data.dir`` unset means the data the members were trained on.
+    data: DataConfig = field(default_factory=DataConfig)
+    batch_size: int = 64
+    #: filled in by ``mammo ensemble`` from the members (their common task) and saved in
+    #: the run folder's config.yaml, so ``mammo evaluate`` can re-evaluate the ensemble.
+    task: TaskConfig | None = None
+
+
+@dataclass
+class PrepareOptions:
+    """How ``mammo prepare`` cuts patches (defaults: the course's protocol, SPEC 1.5)."""
+
+    #: side of the square output patches (the course format and mammo train need 150).
+    patch_size: int = 150
+    #: nearest (the course's) | bilinear
+    resize: str = "nearest"
+    #: a pixel is breast tissue above this fraction of the image's full scale.
+    breast_level: float = 0.05
+    #: a baseline patch needs at least this fraction of breast pixels.
+    breast_fraction: float = 0.9
+    #: a patient in both the train and test CSVs: drop_train | move_to_test | error
+    patient_overlap: str = "drop_train"
+    #: parallel worker processes (one full image at a time each).
+    workers: int = 1
+    #: a rich progress bar over the full images.
+    progress: bool = True
+
+
+@dataclass
+class PrepareConfig:
+    """``mammo prepare``: build the course tensors from a CBIS-DDSM download."""
+
+    #: folder holding the downloaded DICOM tree (any layout; files are found by UID).
+    source: str = MISSING
+    #: folder holding the four *_case_description_*_set.csv files.
+    csv_dir: str = MISSING
+    #: output folder (course-format .npy files, manifest.csv, summary.json).
+    out: str = MISSING
+    prepare: PrepareOptions = field(default_factory=PrepareOptions)
+
+
 def cpus_per_job(n_jobs: int) -> int:
     """CPU cores each of ``n_jobs`` parallel jobs may use (joblib's n_jobs: -1 = all cores)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -187,11 +274,23 @@ def cpus_per_job(n_jobs: int) -> int:
 OmegaConf.register_new_resolver("mammo.cpus_per_job", cpus_per_job, replace=True)
 
 
+@dataclass
+class DescribeConfig(TrainConfig):
+    """``mammo data describe``: the train config's data/task/split keys, plus the sheet size."""
+
+    #: abnormality/baseline pairs shown per class in samples.png
+    samples_per_class: int = 4
+
+
 def register_configs() -> None:
     """Register the schemas so that ``conf/*.yaml`` files can extend them."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="describe_schema", node=DescribeConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(name="holdout_schema", node=HoldoutConfig)
+    cs.store(name="prepare_schema", node=PrepareConfig)
+    cs.store(name="ensemble_schema", node=EnsembleConfig)
     cs.store(group="schema/model", name="scratch", node=ScratchModelConfig)
     cs.store(group="schema/model", name="pretrained", node=PretrainedModelConfig)
+    cs.store(group="schema/model", name="siamese", node=SiameseModelConfig)

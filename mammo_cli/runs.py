@@ -2,7 +2,9 @@
 
 A run folder holds ``config.yaml`` (resolved), ``model.keras``, ``history.csv``,
 ``curves.png``, ``confusion_matrix.png``, the command's log and, written last,
-``metrics.json``. A failed run writes ``status.json`` with the error instead.
+``metrics.json``. A failed run writes ``status.json`` with the error instead. An ensemble
+folder (``mammo ensemble``) holds ``ensemble.keras`` and ``ensemble.json`` instead of the
+model and metrics files; :func:`evaluate_saved_run` reads both kinds.
 """
 
 from __future__ import annotations
@@ -19,40 +21,55 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from mammo_cli.config import DataConfig, TrainConfig
-from mammo_cli.data.course import to_model_input
 from mammo_cli.data.dataset import TaskData, load_task_data
 from mammo_cli.data.splits import stratified_split
+from mammo_cli.data.tasks import ModelInput, take
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.io import write_json, write_text, write_with
 from mammo_cli.models import build_model
+from mammo_cli.models.ensemble import ENSEMBLE_OUTPUT_ACTIVATION
 from mammo_cli.tf_setup import set_thread_counts
 from mammo_cli.training.augmentation import expand_offline
 from mammo_cli.training.feature_cache import cacheable_split, fit_head_on_features
 from mammo_cli.training.fit import fit_model, seed_everything, set_precision
+from mammo_cli.training.loggers import build_logger_callbacks
 
 MODEL_FILE = "model.keras"
+#: what a ``mammo ensemble`` folder holds instead of model.keras and metrics.json
+ENSEMBLE_MODEL_FILE = "ensemble.keras"
+ENSEMBLE_FILE = "ensemble.json"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
 
 
-def _predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+def _predict(model: keras.Model, images: ModelInput, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
 
 
 def evaluate_model(
     model: keras.Model,
-    images: np.ndarray,
+    images: ModelInput,
     labels: np.ndarray,
     cfg: TrainConfig,
     class_names: list[str],
     batch_size: int,
 ) -> dict[str, Any]:
-    """Predict the test set and compute the contract's metrics (loss included)."""
-    probs = _predict(model, images, batch_size)
+    """Predict the test set and compute the contract's metrics (loss included).
+
+    ``images`` is the model's input: patches, or the (abnormality, baseline) tuple.
+    """
+    return score_predictions(labels, _predict(model, images, batch_size), cfg, class_names)
+
+
+def score_predictions(
+    labels: np.ndarray, probs: np.ndarray, cfg: TrainConfig, class_names: list[str]
+) -> dict[str, Any]:
+    """The contract's metrics (loss included) of predicted class probabilities."""
+    probs = np.asarray(probs, dtype=np.float64)
     metrics = classification_metrics(labels, probs, class_names, cfg.task.positive_class)
     metrics["loss"] = cross_entropy(labels, probs, cfg.model.output_activation)
     return metrics
@@ -68,10 +85,22 @@ def _history_csv(history: dict[str, list[float]]) -> str:
     return buffer.getvalue()
 
 
+#: the contract's test metrics, in the order metrics.json lists them
+METRIC_KEYS = (
+    "accuracy",
+    "loss",
+    "auc",
+    "f1",
+    "f1_macro",
+    "precision",
+    "recall",
+    "confusion_matrix",
+)
+
+
 def _ordered(metrics: dict[str, Any], head: dict[str, Any], tail: dict[str, Any]) -> dict[str, Any]:
     """The contract's key order: identity first, scores, then run facts."""
-    order = ["accuracy", "loss", "auc", "f1", "f1_macro", "precision", "recall", "confusion_matrix"]
-    return {**head, **{key: metrics[key] for key in order}, **tail}
+    return {**head, **{key: metrics[key] for key in METRIC_KEYS}, **tail}
 
 
 def save_model(model: keras.Model, path: Path) -> Path:
@@ -88,6 +117,21 @@ def load_model(path: Path) -> keras.Model:
     except Exception as exc:  # Keras raises many types for a bad or unsafe archive
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MammoError(f"{path} is not a loadable Keras model in safe mode ({reason})") from exc
+
+
+def check_model_fits_task(model: keras.Model, cfg: TrainConfig) -> None:
+    """Refuse a two-input (pairs) model on a single-patch task, and the other way round."""
+    expected = 2 if cfg.task.pairs else 1
+    if len(model.inputs) != expected:
+        if cfg.task.pairs:
+            raise MammoError(
+                f"task {cfg.task.name} feeds (abnormality, baseline) pairs, but model "
+                f"{model.name} takes single patches; use model=siamese"
+            )
+        raise MammoError(
+            f"model {model.name} takes (abnormality, baseline) pairs, but task "
+            f"{cfg.task.name} feeds single patches; use task=siamese"
+        )
 
 
 def train_and_evaluate(
@@ -108,21 +152,23 @@ def train_and_evaluate(
     n_classes = len(class_names)
     # Built first: missing pretrained weights fail before any expensive work.
     model = build_model(cfg.model, n_classes)
+    check_model_fits_task(model, cfg)
     train_idx, val_idx = stratified_split(
         data.train.labels, cfg.trainer.val_split, cfg.seed if split_seed is None else split_seed
     )
-    train_images = to_model_input(data.train.images)
+    train_images = data.train.model_input()  # (abnormality, baseline) for pairs tasks
     train_labels = data.train.labels
     train = expand_offline(
-        train_images[train_idx], train_labels[train_idx], cfg.augmentation, cfg.seed
+        take(train_images, train_idx), train_labels[train_idx], cfg.augmentation, cfg.seed
     )
-    val = (train_images[val_idx], train_labels[val_idx])
+    val = (take(train_images, val_idx), train_labels[val_idx])
     del train_images
     split = cacheable_split(model, cfg)
+    loggers = build_logger_callbacks(cfg, run_dir)
     if split is None:
-        fit = fit_model(model, train, val, cfg, n_classes)
+        fit = fit_model(model, train, val, cfg, n_classes, loggers)
     else:
-        fit = fit_head_on_features(*split, train, val, cfg, n_classes)
+        fit = fit_head_on_features(*split, train, val, cfg, n_classes, loggers)
     n_train_samples = len(train[1])
     del train
     val_metrics = evaluate_model(model, *val, cfg, class_names, cfg.trainer.batch_size)
@@ -132,7 +178,7 @@ def train_and_evaluate(
 
     metrics = evaluate_model(
         model,
-        to_model_input(data.test.images),
+        data.test.model_input(),
         data.test.labels,
         cfg,
         class_names,
@@ -183,16 +229,41 @@ def train_and_evaluate(
     return result
 
 
+def is_ensemble_run(run: Path) -> bool:
+    """Whether ``run`` is a ``mammo ensemble`` folder (it holds ensemble.keras)."""
+    return (run / ENSEMBLE_MODEL_FILE).is_file()
+
+
+def ensemble_eval_config(task: Any, data: Any) -> TrainConfig:
+    """The config an ensemble is scored with: its members' task and data, softmax loss."""
+    view = {"task": task, "data": data, "model": {"output_activation": ENSEMBLE_OUTPUT_ACTIVATION}}
+    return OmegaConf.merge(OmegaConf.structured(TrainConfig), view)  # type: ignore[return-value]
+
+
 def load_run_config(run: Path) -> TrainConfig:
-    """The resolved training config saved in a run folder, checked against the schema."""
+    """The resolved training config saved in a run folder, checked against the schema.
+
+    For an ensemble folder: :func:`ensemble_eval_config` of the task and data it recorded.
+    """
     path = run / CONFIG_FILE
     if not path.is_file():
         raise MammoError(f"{run} is not a mammo run folder (no {CONFIG_FILE})")
     try:
         loaded = OmegaConf.load(path)
+        if is_ensemble_run(run):
+            return ensemble_eval_config(loaded.task, loaded.data)
         return OmegaConf.merge(OmegaConf.structured(TrainConfig), loaded)  # type: ignore[return-value]
     except Exception as exc:
         raise MammoError(f"{path} is not a valid mammo run config ({exc})") from exc
+
+
+def recorded_metrics(run: Path) -> dict[str, Any]:
+    """The test metrics ``run`` wrote: metrics.json, or an ensemble's own row; {} if none."""
+    path = run / (ENSEMBLE_FILE if is_ensemble_run(run) else METRICS_FILE)
+    if not path.is_file():
+        return {}
+    recorded = json.loads(path.read_text())
+    return recorded["ensemble"] if is_ensemble_run(run) else recorded
 
 
 def evaluate_saved_run(
@@ -203,27 +274,26 @@ def evaluate_saved_run(
     if not run.is_dir():
         raise MammoError(f"run={run} is not a folder (expected a mammo run folder)")
     cfg = load_run_config(run)
-    model = load_model(run / MODEL_FILE)
+    model_path = run / (ENSEMBLE_MODEL_FILE if is_ensemble_run(run) else MODEL_FILE)
+    model = load_model(model_path)
+    check_model_fits_task(model, cfg)
     source_data = data if data.dir is not None else cfg.data
     task_data = load_task_data(source_data, cfg.task, with_train=False)
     class_names = task_data.test.class_names
     if model.output_shape[-1] != len(class_names):
         raise MammoError(
-            f"{run / MODEL_FILE} has {model.output_shape[-1]} outputs but task {cfg.task.name} "
+            f"{model_path} has {model.output_shape[-1]} outputs but task {cfg.task.name} "
             f"has {len(class_names)} classes"
         )
     metrics = evaluate_model(
         model,
-        to_model_input(task_data.test.images),
+        task_data.test.model_input(),
         task_data.test.labels,
         cfg,
         class_names,
         batch_size,
     )
-    source_metrics_path = run / METRICS_FILE
-    source_metrics = {}
-    if source_metrics_path.is_file():
-        source_metrics = json.loads(source_metrics_path.read_text())
+    source_metrics = recorded_metrics(run)
     result = _ordered(
         metrics,
         head={
@@ -233,7 +303,7 @@ def evaluate_saved_run(
         },
         tail={
             "epochs_run": source_metrics.get("epochs_run"),
-            "seed": cfg.seed,
+            "seed": source_metrics.get("seed", cfg.seed),
             "source_run": str(run.resolve()),
             "data_dir": str(task_data.folder),
             "wall_time_s": round(time.perf_counter() - started, 2),

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.io import write_json, write_text
+from mammo_cli.training.tracking import tracked_run
 
 T = TypeVar("T")
 
@@ -29,11 +30,13 @@ def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | No
 
     A failed run therefore leaves its error on disk and never a ``metrics.json``.
     ``run_dir`` defaults to the folder Hydra made for this job (holdout passes one per split).
+    With ``logger=mlflow`` the folder is also an MLflow run (:func:`tracked_run`).
     """
     run_dir = current_run_dir() if run_dir is None else run_dir
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
-        return body(run_dir)
+        with tracked_run(cfg, run_dir, "metrics.json"):
+            return body(run_dir)
     except BaseException as exc:
         write_json(
             run_dir / "status.json",

@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mammo_cli.commands import current_run_dir, in_run_folder
-from mammo_cli.data.dataset import load_task_data
+from mammo_cli.data.dataset import TaskData, load_task_data
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import (
     SCORES,
@@ -29,6 +29,7 @@ from mammo_cli.evaluation.reports import (
 )
 from mammo_cli.io import write_json, write_text
 from mammo_cli.tf_setup import import_tensorflow_quietly
+from mammo_cli.training.tracking import check_logger, tracked_run
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +93,15 @@ def holdout_report(cfg: DictConfig, result: dict[str, Any]) -> TextTable:
     return holdout_table(splits, result["mean"], result["std"], context, title, notes)
 
 
-def run(cfg: DictConfig) -> float:
-    """Hydra task function; returns the mean validation AUC over the splits (for sweepers).
-
-    A split that fails is recorded in ``holdout.json`` and the others still run; the
-    command then exits with an error. A :class:`MammoError` (a mistake in the config or
-    data, the same for every split) stops the holdout at once.
-    """
-    k = cfg.holdout.k
-    if k < 2:
-        raise MammoError(f"holdout.k={k}; expected at least 2 splits")
-    data = load_task_data(cfg.data, cfg.task)  # loaded once, shared by every split
-    import_tensorflow_quietly()
+def _train_splits(
+    cfg: DictConfig, data: TaskData, root: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train and evaluate split 1..k into ``root/split_i``: (their metrics, their failures)."""
     import keras
 
     from mammo_cli.runs import train_and_evaluate
 
-    root = current_run_dir()
+    k = cfg.holdout.k
     train_cfg = _train_config(cfg)
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -133,17 +126,37 @@ def run(cfg: DictConfig) -> float:
             )
             continue
         runs.append({"split": split, "run_dir": run_dir.name, **metrics})
+    return runs, failed
 
-    result = summarize(cfg, runs, failed)
-    table = holdout_report(cfg, result)
-    write_json(root / RESULT_FILE, result)
-    write_text(root / TABLE_FILE, table.to_markdown())
-    print_table(table)
-    print(f"run folder: {root}")
-    if failed:
-        first = failed[0]
-        raise MammoError(
-            f"{len(failed)} of {k} holdout splits failed (split {first['split']}: "
-            f"{first['error']}); details in {root / RESULT_FILE}"
-        )
+
+def run(cfg: DictConfig) -> float:
+    """Hydra task function; returns the mean validation AUC over the splits (for sweepers).
+
+    A split that fails is recorded in ``holdout.json`` and the others still run; the
+    command then exits with an error. A :class:`MammoError` (a mistake in the config or
+    data, the same for every split) stops the holdout at once. With ``logger=mlflow`` the
+    holdout is a parent MLflow run and each split a run nested in it.
+    """
+    k = cfg.holdout.k
+    if k < 2:
+        raise MammoError(f"holdout.k={k}; expected at least 2 splits")
+    check_logger(cfg.logger)
+    data = load_task_data(cfg.data, cfg.task)  # loaded once, shared by every split
+    import_tensorflow_quietly()
+
+    root = current_run_dir()
+    with tracked_run(cfg, root, RESULT_FILE):
+        runs, failed = _train_splits(cfg, data, root)
+        result = summarize(cfg, runs, failed)
+        table = holdout_report(cfg, result)
+        write_json(root / RESULT_FILE, result)
+        write_text(root / TABLE_FILE, table.to_markdown())
+        print_table(table)
+        print(f"run folder: {root}")
+        if failed:
+            first = failed[0]
+            raise MammoError(
+                f"{len(failed)} of {k} holdout splits failed (split {first['split']}: "
+                f"{first['error']}); details in {root / RESULT_FILE}"
+            )
     return float(result["validation_mean"]["auc"])

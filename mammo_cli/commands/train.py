@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from mammo_cli.commands import current_run_dir, in_run_folder
 from mammo_cli.data.dataset import load_task_data
 from mammo_cli.tf_setup import import_tensorflow_quietly
+from mammo_cli.training.tracking import check_logger
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> float:
     """Hydra task function; returns the validation AUC (what a sweeper may optimise:
     tuning on the test set would leak it)."""
+    check_logger(cfg.logger)
     data = load_task_data(cfg.data, cfg.task)  # bad data fails here, before TensorFlow loads
     import_tensorflow_quietly()
     from mammo_cli.evaluation.reports import print_metrics

@@ -46,3 +46,90 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
     finally:
         plt.close(fig)
+
+
+def _grouped_bars(ax, groups: dict[str, dict[str, int]], title: str) -> None:
+    """Bars per class, one colour per group (e.g. train/test), counts written on top."""
+    names = list(next(iter(groups.values())))
+    width = 0.8 / len(groups)
+    positions = np.arange(len(names))
+    for offset, (group, counts) in enumerate(groups.items()):
+        bars = ax.bar(positions + offset * width, [counts[n] for n in names], width, label=group)
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(positions + width * (len(groups) - 1) / 2, names)
+    ax.set_title(title)
+    ax.set_ylabel("patches")
+    ax.legend()
+
+
+def save_label_distribution(raw_counts: dict[str, dict[str, int]], path: Path) -> Path:
+    """Study figure 1: abnormalities grouped as mass/calcification and benign/malignant."""
+    groupings = {
+        "mass vs calcification": {
+            "mass": ("mass benign", "mass malignant"),
+            "calcification": ("calcification benign", "calcification malignant"),
+        },
+        "benign vs malignant": {
+            "benign": ("mass benign", "calcification benign"),
+            "malignant": ("mass malignant", "calcification malignant"),
+        },
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (title, classes) in zip(axes, groupings.items(), strict=True):
+        groups = {
+            split: {
+                name: sum(counts[label] for label in labels) for name, labels in classes.items()
+            }
+            for split, counts in raw_counts.items()
+        }
+        _grouped_bars(ax, groups, title)
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        plt.close(fig)
+
+
+def save_split_distribution(train: dict[str, int], val: dict[str, int], path: Path) -> Path:
+    """Study figure 5: the task's classes in the training and validation parts."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _grouped_bars(ax, {"training": train, "validation": val}, "after the validation split")
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        plt.close(fig)
+
+
+def save_samples(
+    images: np.ndarray, labels: np.ndarray, per_class: int, paired: bool, path: Path, seed: int
+) -> Path:
+    """A contact sheet: ``per_class`` abnormalities of each course label (1..4), each
+    shown next to its baseline patch (index - 1) when the data is paired."""
+    from mammo_cli.data.course import RAW_LABELS
+
+    rng = np.random.default_rng(seed)
+    width = 2 if paired else 1
+    fig, axes = plt.subplots(
+        4, per_class * width, figsize=(1.6 * per_class * width, 7), squeeze=False
+    )
+    for row, label in enumerate(range(1, 5)):
+        candidates = np.flatnonzero(labels == label)
+        chosen = np.sort(rng.choice(candidates, min(per_class, len(candidates)), replace=False))
+        for ax in axes[row]:
+            ax.axis("off")
+        for column, index in enumerate(chosen):
+            shown = (
+                [(index - 1, "baseline"), (index, RAW_LABELS[label])]
+                if paired
+                else [(index, RAW_LABELS[label])]
+            )
+            for offset, (patch, title) in enumerate(shown):
+                ax = axes[row, column * width + offset]
+                ax.imshow(np.asarray(images[patch]).squeeze(), cmap="gray")
+                ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    finally:
+        plt.close(fig)

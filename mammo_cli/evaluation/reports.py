@@ -167,6 +167,19 @@ def holdout_table(
     return TextTable(title, headers, rows, align, list(notes))
 
 
+def ensemble_table(
+    rows: Sequence[dict[str, Any]], title: str, notes: Sequence[str] = ()
+) -> TextTable:
+    """Study tables 11-12: one row per member, then the ensemble's (each with a ``name``).
+
+    Model | Test accuracy | AUC | F-score, plus the test loss.
+    """
+    keys = ("accuracy", "auc", "f1", "loss")
+    headers = ["Model", *(SCORE_TITLES[key] for key in keys)]
+    body = [[row["name"], *(format_score(row[key]) for key in keys)] for row in rows]
+    return TextTable(title, headers, body, ["left"] + ["right"] * len(keys), list(notes))
+
+
 @dataclass(frozen=True)
 class RunRow:
     """One run of a comparison: its folder, the overrides typed for it, its scores."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -10,6 +11,7 @@ import tensorflow as tf
 from hydra.utils import instantiate
 
 from mammo_cli.config import TrainConfig
+from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.callbacks import EpochTimer, RichProgress
@@ -51,7 +53,7 @@ def set_precision(precision: str) -> None:
 
 
 def make_dataset(
-    images: np.ndarray,
+    images: ModelInput,
     labels: np.ndarray,
     n_classes: int,
     batch_size: int,
@@ -59,15 +61,25 @@ def make_dataset(
     shuffle_seed: int | None = None,
     augmenter: keras.Model | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (patch, one-hot label); shuffled and augmented only when asked."""
+    """Batches of (input, one-hot label); shuffled and augmented only when asked.
+
+    ``images`` is a patch array, or a tuple of them for a multi-input model (the
+    siamese pairs); the augmenter then transforms each member independently.
+    """
     onehot = keras.utils.to_categorical(labels, n_classes).astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices((images, onehot))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if augmenter is not None:
+
+        def augment(x):
+            if isinstance(x, tuple):
+                return tuple(augmenter(part, training=True) for part in x)
+            return augmenter(x, training=True)
+
         dataset = dataset.map(
-            lambda x, y: (augmenter(x, training=True), y),
+            lambda x, y: (augment(x), y),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
@@ -89,12 +101,18 @@ def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
 
 def fit_model(
     model: keras.Model,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
+    train: tuple[ModelInput, np.ndarray],
+    val: tuple[ModelInput, np.ndarray],
     cfg: TrainConfig,
     n_classes: int,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> FitResult:
-    """Train ``model`` on ``train`` with early stopping on ``val``; best weights restored."""
+    """Train ``model`` on ``train`` with early stopping on ``val``; best weights restored.
+
+    ``train`` and ``val`` are (input, class index) pairs; the input is a tuple of arrays
+    for a multi-input model. ``extra_callbacks`` (the run's loggers) run after the
+    routine's own.
+    """
     trainer = cfg.trainer
     if trainer.epochs < 1 or trainer.batch_size < 1 or trainer.patience < 0:
         raise MammoError(
@@ -119,6 +137,7 @@ def fit_model(
     callbacks: list[keras.callbacks.Callback] = [early_stopping, timer]
     if trainer.progress:
         callbacks.append(RichProgress(trainer.epochs))
+    callbacks.extend(extra_callbacks)
     history = model.fit(
         train_ds,
         validation_data=val_ds,
