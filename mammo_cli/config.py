@@ -61,21 +61,12 @@ class PretrainedModelConfig:
 
 
 @dataclass
-class SiameseModelConfig:
-    """The Siamese network on (abnormality, baseline) pairs (SPEC 2, study figure 28)."""
+class SiameseModelConfig(PretrainedModelConfig):
+    """The Siamese network on (abnormality, baseline) pairs (SPEC 2, study figure 28): the
+    same keys as a pretrained model, for its shared tower; ``hidden_units`` is the size of
+    the embeddings whose difference is classified."""
 
     _target_: str = "mammo_cli.models.siamese.build_siamese"
-    #: the shared tower's ImageNet backbone: vgg16 | vgg19 | resnet50
-    backbone: str = "vgg16"
-    #: fe (the whole base frozen) | ft (fine tuning from unfreeze_from)
-    mode: str = "fe"
-    unfreeze_from: str = "block5"
-    #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
-    weights: str | None = "imagenet"
-    #: units of the tower's Dense embedding (the vectors whose difference is classified).
-    hidden_units: int = 256
-    dropout: float = 0.0
-    output_activation: str = "softmax"
 
 
 @dataclass

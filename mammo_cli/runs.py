@@ -103,6 +103,15 @@ def _ordered(metrics: dict[str, Any], head: dict[str, Any], tail: dict[str, Any]
     return {**head, **{key: metrics[key] for key in METRIC_KEYS}, **tail}
 
 
+def _write_results(run_dir: Path, result: dict[str, Any], title: str) -> dict[str, Any]:
+    """The confusion-matrix PNG, then ``metrics.json`` last (its presence means success)."""
+    save_confusion_matrix(
+        result["confusion_matrix"], result["class_names"], run_dir / "confusion_matrix.png", title
+    )
+    write_json(run_dir / METRICS_FILE, result)
+    return result
+
+
 def save_model(model: keras.Model, path: Path) -> Path:
     """Save a Keras model whole (temp file + rename)."""
     return write_with(path, model.save)
@@ -219,14 +228,7 @@ def train_and_evaluate(
             "wall_time_s": round(time.perf_counter() - started, 2),
         },
     )
-    save_confusion_matrix(
-        result["confusion_matrix"],
-        class_names,
-        run_dir / "confusion_matrix.png",
-        title=f"task {cfg.task.name}: test set",
-    )
-    write_json(run_dir / METRICS_FILE, result)
-    return result
+    return _write_results(run_dir, result, title=f"task {cfg.task.name}: test set")
 
 
 def is_ensemble_run(run: Path) -> bool:
@@ -309,11 +311,6 @@ def evaluate_saved_run(
             "wall_time_s": round(time.perf_counter() - started, 2),
         },
     )
-    save_confusion_matrix(
-        result["confusion_matrix"],
-        class_names,
-        run_dir / "confusion_matrix.png",
-        title=f"task {cfg.task.name}: {task_data.folder.name} test set",
+    return _write_results(
+        run_dir, result, title=f"task {cfg.task.name}: {task_data.folder.name} test set"
     )
-    write_json(run_dir / METRICS_FILE, result)
-    return result

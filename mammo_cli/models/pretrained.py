@@ -25,6 +25,7 @@ import keras
 from keras import layers
 
 from mammo_cli.errors import MammoError
+from mammo_cli.models.heads import classifier_output
 from mammo_cli.models.layers import CaffePreprocess
 from mammo_cli.models.scratch import check_output_activation
 
@@ -194,9 +195,5 @@ def build_pretrained(
     x = base(adapt_input(inputs))
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    # float32 under every precision policy (mixed precision keeps the output exact)
-    output = layers.Dense(n_classes, activation=output_activation, dtype="float32", name="output")
-    outputs = output(x)
+    outputs = classifier_output(x, n_classes, dropout, output_activation)
     return keras.Model(inputs, outputs, name=f"{backbone}_{mode}")

@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from mammo_cli.errors import MammoError
+from mammo_cli.models.heads import classifier_output
 
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -47,10 +48,6 @@ def build_scratch(
         x = layers.Conv2D(128, 3, activation="relu", name="conv6")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    # float32 under every precision policy (mixed precision keeps the output exact)
-    output = layers.Dense(n_classes, activation=output_activation, dtype="float32", name="output")
-    outputs = output(x)
+    outputs = classifier_output(x, n_classes, dropout, output_activation)
     name = "scratch_deep" if extra_conv else "scratch"
     return keras.Model(inputs, outputs, name=name)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mammo_cli.models.heads import classifier_output
 from mammo_cli.models.pretrained import INPUT_SHAPE, adapt_input, build_base, check_head
 
 #: the input names, in the order the model takes them (``model.inputs``)
@@ -62,9 +63,5 @@ def build_siamese(
     tower = build_tower(backbone, mode, unfreeze_from, weights, hidden_units)
     abnormality, baseline = (keras.Input(shape=INPUT_SHAPE, name=name) for name in PAIR_INPUTS)
     x = layers.Subtract(name=DIFFERENCE_LAYER)([tower(abnormality), tower(baseline)])
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    # float32 under every precision policy (mixed precision keeps the output exact)
-    output = layers.Dense(n_classes, activation=output_activation, dtype="float32", name="output")
-    outputs = output(x)
+    outputs = classifier_output(x, n_classes, dropout, output_activation)
     return keras.Model([abnormality, baseline], outputs, name=f"siamese_{backbone}_{mode}")

@@ -45,7 +45,7 @@ class RichProgress(keras.callbacks.Callback):
             f"{key} {value:.4f}" for key, value in (logs or {}).items() if key != "learning_rate"
         )
         self._progress.update(self._epochs_task, completed=epoch + 1, status=text)
-        self._progress.console.print(f"epoch {epoch + 1:>3}/{self.epochs}  {text}")
+        self._progress.console.print(f"epoch {epoch + 1:>3}/{self.epochs}  {text}", soft_wrap=True)
 
     def on_train_end(self, logs=None):
         if self._progress is not None:
