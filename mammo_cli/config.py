@@ -120,6 +120,9 @@ class DataConfig:
     #: check the baseline (even index) / abnormality (odd index) pairing of the labels;
     #: set false for home-made data without baseline patches.
     require_pairs: bool = True
+    #: group the validation split by patient when the folder has train_groups.npy
+    #: (written by ``mammo prepare``), so no patient is in both training and validation.
+    patient_groups: bool = True
 
 
 @dataclass

@@ -163,7 +163,10 @@ def train_and_evaluate(
     model = build_model(cfg.model, n_classes)
     check_model_fits_task(model, cfg)
     train_idx, val_idx = stratified_split(
-        data.train.labels, cfg.trainer.val_split, cfg.seed if split_seed is None else split_seed
+        data.train.labels,
+        cfg.trainer.val_split,
+        cfg.seed if split_seed is None else split_seed,
+        groups=data.train.groups,
     )
     train_images = data.train.model_input()  # (abnormality, baseline) for pairs tasks
     train_labels = data.train.labels
@@ -223,6 +226,7 @@ def train_and_evaluate(
             ),
             "seed": cfg.seed,
             "split_seed": cfg.seed if split_seed is None else split_seed,
+            "split_grouped_by_patient": data.train.groups is not None,
             "n_params": int(model.count_params()),
             "data_dir": str(data.folder),
             "wall_time_s": round(time.perf_counter() - started, 2),

@@ -36,10 +36,15 @@ def _raw_counts(labels: np.ndarray) -> dict[str, int]:
 def describe(cfg: DictConfig, run_dir) -> dict[str, Any]:
     """Load the data as ``cfg`` says, write the figures and ``describe.json``; return it."""
     folder = resolve_data_dir(cfg.data.dir, cfg.data.cache_dir)
-    splits = {name: load_split(folder, name, cfg.data.require_pairs) for name in ("train", "test")}
+    splits = {
+        name: load_split(folder, name, cfg.data.require_pairs, cfg.data.patient_groups)
+        for name in ("train", "test")
+    }
     train_view = select_task(splits["train"], cfg.task.classes, "train")
     test_view = select_task(splits["test"], cfg.task.classes, "test")
-    train_idx, val_idx = stratified_split(train_view.labels, cfg.trainer.val_split, cfg.seed)
+    train_idx, val_idx = stratified_split(
+        train_view.labels, cfg.trainer.val_split, cfg.seed, groups=train_view.groups
+    )
     class_names = train_view.class_names
 
     def counts(labels: np.ndarray) -> dict[str, int]:

@@ -32,6 +32,8 @@ SPLIT_FILES = {
     "train": ("train_tensor.npy", "train_labels.npy"),
     "test": ("public_test_tensor.npy", "public_test_labels.npy"),
 }
+#: patient number per training patch, written by ``mammo prepare``
+GROUPS_FILE = "train_groups.npy"
 _CHUNK = 512  # patches checked at a time, so validation never copies a whole set
 
 
@@ -43,6 +45,8 @@ class CourseSplit:
     labels: np.ndarray
     tensor_path: Path
     labels_path: Path
+    #: patient number of each patch (``train_groups.npy``), when the folder has one
+    groups: np.ndarray | None = None
 
 
 def load_array(path: Path) -> np.ndarray:
@@ -139,8 +143,24 @@ def check_interleaving(labels: np.ndarray, path: Path, hint: str = PAIRS_HINT) -
         )
 
 
-def load_split(folder: Path, split: str, require_pairs: bool = True) -> CourseSplit:
-    """Load and validate one split (``train`` or ``test``) of a course folder."""
+def _load_groups(path: Path, n_patches: int) -> np.ndarray:
+    groups = load_array(path)
+    if groups.ndim != 1 or groups.dtype.kind not in "ui" or len(groups) != n_patches:
+        raise MammoError(
+            f"{path} has shape {groups.shape} and dtype {groups.dtype}; expected one integer "
+            f"patient number per training patch ({n_patches}), or set data.patient_groups=false"
+        )
+    return np.asarray(groups, dtype=np.int64)
+
+
+def load_split(
+    folder: Path, split: str, require_pairs: bool = True, patient_groups: bool = True
+) -> CourseSplit:
+    """Load and validate one split (``train`` or ``test``) of a course folder.
+
+    With ``patient_groups``, the training split also carries ``train_groups.npy`` when the
+    folder has one.
+    """
     tensor_name, labels_name = SPLIT_FILES[split]
     tensor_path, labels_path = folder / tensor_name, folder / labels_name
     images = load_array(tensor_path)
@@ -154,8 +174,18 @@ def load_split(folder: Path, split: str, require_pairs: bool = True) -> CourseSp
         )
     if require_pairs:
         check_interleaving(labels, labels_path)
+    groups_path = folder / GROUPS_FILE
+    groups = (
+        _load_groups(groups_path, len(labels))
+        if split == "train" and patient_groups and groups_path.is_file()
+        else None
+    )
     return CourseSplit(
-        images=images, labels=labels, tensor_path=tensor_path, labels_path=labels_path
+        images=images,
+        labels=labels,
+        tensor_path=tensor_path,
+        labels_path=labels_path,
+        groups=groups,
     )
 
 

@@ -26,7 +26,12 @@ def load_task_data(data: DataConfig, task: TaskConfig, with_train: bool = True) 
 
     def view(split: str) -> TaskView:
         # A pairs task checks the pairing itself, with its own message.
-        course = load_split(folder, split, require_pairs=data.require_pairs and not task.pairs)
+        course = load_split(
+            folder,
+            split,
+            require_pairs=data.require_pairs and not task.pairs,
+            patient_groups=data.patient_groups,
+        )
         return select_task(course, task.classes, split, pairs=task.pairs)
 
     return TaskData(folder=folder, train=view("train") if with_train else None, test=view("test"))

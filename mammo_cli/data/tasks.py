@@ -29,6 +29,8 @@ class TaskView:
     labels: np.ndarray
     class_names: list[str]
     baselines: np.ndarray | None = None
+    #: patient number of each sample, when the course folder records it
+    groups: np.ndarray | None = None
 
     def counts(self) -> dict[str, int]:
         """Number of samples (patches, or pairs) per class name."""
@@ -81,6 +83,7 @@ def select_task(
             labels=mapped[keep],
             class_names=list(classes),
             baselines=np.asarray(split.images[2 * keep]),
+            groups=None if split.groups is None else split.groups[2 * keep + 1],
         )
     else:
         mapped = lookup[split.labels]
@@ -89,6 +92,7 @@ def select_task(
             images=np.asarray(split.images[keep]),
             labels=mapped[keep],
             class_names=list(classes),
+            groups=None if split.groups is None else split.groups[keep],
         )
     empty = [name for name, n in view.counts().items() if n == 0]
     if empty:

@@ -478,7 +478,9 @@ def test_cli_prepare_without_tensorflow_then_train_reads_it(tree, prepared, tmp_
     )
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(tmp_path / "outputs" / "train")
-    assert sum(read_metrics(run)["counts"]["test"].values()) == 2
+    metrics = read_metrics(run)
+    assert sum(metrics["counts"]["test"].values()) == 2
+    assert metrics["split_grouped_by_patient"] is True  # prepare's train_groups.npy is used
 
 
 @pytest.mark.parametrize(

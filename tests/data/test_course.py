@@ -181,3 +181,27 @@ def test_stratified_split_is_seeded_and_keeps_proportions():
     other, _ = stratified_split(labels, 0.15, seed=4)
     np.testing.assert_array_equal(train, again)
     assert not np.array_equal(train, other)
+
+
+def test_validation_split_is_grouped_by_patient_when_the_folder_records_patients(
+    tmp_path, tiny_course
+):
+    folder = copy_course(tiny_course, tmp_path)
+    patients = np.repeat(np.arange(40) // 2, 2)  # two pairs (four patches) per patient
+    np.save(folder / "train_groups.npy", patients)
+    view = select_task(load_split(folder, "train"), {"mass": [1, 2], "calc": [3, 4]}, "train")
+    np.testing.assert_array_equal(view.groups, patients[1::2])
+    train, val = stratified_split(view.labels, 0.15, seed=0, groups=view.groups)
+    assert not set(view.groups[train]) & set(view.groups[val])
+    assert 0.08 <= len(val) / len(view.labels) <= 0.25
+    again, _ = stratified_split(view.labels, 0.15, seed=0, groups=view.groups)
+    np.testing.assert_array_equal(train, again)
+    assert load_split(folder, "train", patient_groups=False).groups is None
+    assert load_split(folder, "test").groups is None
+
+
+def test_a_malformed_groups_file_is_refused(tmp_path, tiny_course):
+    folder = copy_course(tiny_course, tmp_path)
+    np.save(folder / "train_groups.npy", np.zeros(7, dtype=np.int64))
+    with pytest.raises(MammoError, match="one integer patient number per training patch"):
+        load_split(folder, "train")
