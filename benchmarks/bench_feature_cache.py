@@ -5,7 +5,7 @@ through the shared fit routine twice in one process: the full model (the frozen 
 runs on every image every epoch) and the head on features computed once. Random
 backbone weights (``model.weights=null``): the cost does not depend on the values.
 Prints the median seconds per epoch (the first, tracing epoch left out) and writes
-``benchmarks/results.json``.
+``benchmarks/results.json`` (or ``--json PATH``: run_all.py collects it there).
 
     python benchmarks/bench_feature_cache.py [--train 256] [--val 64] [--epochs 4]
 """
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=256, help="training patches")
     parser.add_argument("--val", type=int, default=64, help="validation patches")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per training")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="write the results here")
     args = parser.parse_args()
 
     from mammo_cli.tf_setup import import_tensorflow_quietly
@@ -98,8 +99,8 @@ def main() -> None:
     print(f"  uncached: {uncached_s:8.3f} s per epoch (base runs on every image)")
     print(f"  cached:   {cached_s:8.3f} s per epoch (+ {extraction_s:.1f} s once for features)")
     print(f"  speed-up: {uncached_s / cached_s:8.1f}x per epoch")
-    write_json(RESULTS, results)
-    print(f"wrote {RESULTS}")
+    write_json(args.json, results)
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
