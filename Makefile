@@ -27,8 +27,8 @@ test: $(STAMP) ## run the fast test suite (real TensorFlow on tiny data)
 test-slow: $(STAMP) ## run only the slow tests (full-length trainings)
 	$(BIN)/pytest -q -m slow
 
-bench: $(STAMP) ## time a VGG16 head epoch with vs without cached features (benchmarks/results.json)
-	$(BIN)/python benchmarks/bench_feature_cache.py
+bench: $(STAMP) ## run the benchmarks (speed, memory, start-up): one table + benchmarks/results.json
+	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check mammo_cli tests

@@ -19,6 +19,8 @@ from mammo_cli.errors import MammoError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train one model (add -m to sweep overrides); writes a run folder"),
     "evaluate": ("evaluate", "re-evaluate a saved run on a test set: run=<run dir>"),
+    "predict": ("predict", "classify new patches with a saved run: run=<dir> input=<path>"),
+    "explain": ("explain", "Grad-CAM heatmaps of a saved run: run=<dir> [input=<path>] [n=16]"),
     "holdout": ("holdout", "k trainings on k seeded train/validation splits (holdout.k=4)"),
     "ensemble": ("ensemble", "average saved runs of one task: members=[<run dir>,...]"),
     "report": ("report", "one comparison table of the runs under a folder: report <folder>"),
@@ -44,6 +46,9 @@ examples:
   mammo train -m task=2.1 model.hidden_units=64,128,256,512 trainer.batch_size=25,50
   mammo train task=2.2 data.dir=/path/to/course_npy trainer.epochs=20
   mammo evaluate run=outputs/train/2026-01-01/12-00-00-000000
+  mammo train resume=outputs/train/2026-01-01/12-00-00-000000   (continue a killed run)
+  mammo predict run=outputs/runs/scratch input=private_test_tensor.npy
+  mammo explain run=outputs/runs/scratch n=16
   mammo holdout experiment=table2_holdout_21
   mammo ensemble members=[outputs/runs/scratch,outputs/runs/vgg16_fe]
   mammo report outputs/train-multirun/2026-01-01/12-00-00-000000
@@ -74,6 +79,16 @@ def quote_numeric_choices(overrides: Sequence[str]) -> list[str]:
             override = f"{match['key']}={values}"
         quoted.append(override)
     return quoted
+
+
+def resume_in_place(overrides: Sequence[str]) -> list[str]:
+    """``resume=<run dir>`` also makes that folder Hydra's run folder: the resumed run
+    writes into the folder of the run it continues (train and holdout)."""
+    for override in overrides:
+        key, _, folder = override.partition("=")
+        if key == "resume" and folder:
+            return [*overrides, f"hydra.run.dir={folder}"]
+    return list(overrides)
 
 
 # Lines of Hydra/OmegaConf messages that describe internals rather than the mistake.
@@ -125,7 +140,7 @@ def _run_hydra_command(command: str, overrides: list[str], wants_traceback: bool
     app = hydra.main(config_path="pkg://mammo_cli.conf", config_name=command, version_base="1.3")(
         task_function
     )
-    sys.argv = [f"mammo {command}", *quote_numeric_choices(overrides)]
+    sys.argv = [f"mammo {command}", *resume_in_place(quote_numeric_choices(overrides))]
     app()
 
 

@@ -170,6 +170,18 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 42
+    #: ``mammo train`` / ``mammo holdout`` only: the folder of an interrupted run to
+    #: continue, with the config it saved (no other overrides); it writes into that folder.
+    resume: str | None = None
+
+
+@dataclass
+class EvaluateSettings:
+    """Extra outputs of ``mammo evaluate`` for binary tasks."""
+
+    #: the positive-class sensitivity to pick a threshold for; metrics.json then records
+    #: ``operating_point`` (threshold, sensitivity, specificity). null = not computed.
+    target_sensitivity: float | None = None
 
 
 @dataclass
@@ -181,6 +193,48 @@ class EvaluateConfig:
     #: data to evaluate on; ``data.dir`` unset means the data the run was trained on.
     data: DataConfig = field(default_factory=DataConfig)
     batch_size: int = 64
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+
+
+@dataclass
+class PredictSettings:
+    """How ``mammo predict`` turns probabilities into classes and reports progress."""
+
+    #: binary tasks: the positive class is predicted when its probability >= threshold.
+    threshold: float = 0.5
+    #: a rich progress bar over the batches.
+    progress: bool = True
+
+
+@dataclass
+class PredictConfig:
+    """``mammo predict``: classify new patches with a saved run (or ensemble)."""
+
+    #: the run or ensemble folder (holds config.yaml and model.keras / ensemble.keras).
+    run: str = MISSING
+    #: a course tensor .npy, a PNG/TIFF/DICOM file, or a folder of such files.
+    input: str = MISSING
+    #: [x0, y0, x1, y1]: the box cut from each image/DICOM (e.g. a full mammogram).
+    roi: list[int] | None = None
+    batch_size: int = 64
+    predict: PredictSettings = field(default_factory=PredictSettings)
+
+
+@dataclass
+class ExplainConfig:
+    """``mammo explain``: Grad-CAM heatmaps of a saved run's predictions."""
+
+    #: the run folder (a scratch or pretrained model; siamese/ensembles are refused).
+    run: str = MISSING
+    #: as for ``mammo predict``; null = the run's test set (contact sheet of n patches).
+    input: str | None = None
+    #: [x0, y0, x1, y1]: the box cut from each image/DICOM.
+    roi: list[int] | None = None
+    #: test set: the n most confident predictions shown (half wrong ones, if there are).
+    n: int = 16
+    batch_size: int = 32
+    #: a rich progress bar over the batches.
+    progress: bool = True
 
 
 @dataclass
@@ -282,6 +336,8 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="describe_schema", node=DescribeConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="predict_schema", node=PredictConfig)
+    cs.store(name="explain_schema", node=ExplainConfig)
     cs.store(name="holdout_schema", node=HoldoutConfig)
     cs.store(name="prepare_schema", node=PrepareConfig)
     cs.store(name="ensemble_schema", node=EnsembleConfig)

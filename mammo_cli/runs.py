@@ -25,14 +25,15 @@ from mammo_cli.data.dataset import TaskData, load_task_data
 from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import ModelInput, take
 from mammo_cli.errors import MammoError
-from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
-from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
+from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy, operating_point
+from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves, save_roc_curve
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.io import write_json, write_text, write_with
 from mammo_cli.models import build_model
 from mammo_cli.models.ensemble import ENSEMBLE_OUTPUT_ACTIVATION
 from mammo_cli.tf_setup import set_thread_counts
 from mammo_cli.training.augmentation import expand_offline
+from mammo_cli.training.checkpoint import CHECKPOINT_DIR, remove_checkpoint
 from mammo_cli.training.feature_cache import cacheable_split, fit_head_on_features
 from mammo_cli.training.fit import fit_model, seed_everything, set_precision
 from mammo_cli.training.loggers import build_logger_callbacks
@@ -144,14 +145,20 @@ def check_model_fits_task(model: keras.Model, cfg: TrainConfig) -> None:
 
 
 def train_and_evaluate(
-    cfg: TrainConfig, run_dir: Path, data: TaskData, split_seed: int | None = None
+    cfg: TrainConfig,
+    run_dir: Path,
+    data: TaskData,
+    split_seed: int | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train one model as ``cfg`` says on ``data``, evaluate it on the test set, fill ``run_dir``.
 
     ``split_seed`` picks the train/validation split (default: ``cfg.seed``); holdout
     validation passes a different one per repetition. Offline augmentation expands the
     training split only; a frozen base with static training data trains the head on
-    features cached once (:mod:`mammo_cli.training.feature_cache`).
+    features cached once (:mod:`mammo_cli.training.feature_cache`). The fit checkpoints
+    every epoch into ``run_dir/checkpoint`` (removed once ``metrics.json`` is written);
+    ``resume`` continues from the checkpoint there, if any (:mod:`mammo_cli.training.checkpoint`).
     """
     started = time.perf_counter()
     set_thread_counts(cfg.trainer.threads)  # before TensorFlow runs its first op
@@ -177,10 +184,13 @@ def train_and_evaluate(
     del train_images
     split = cacheable_split(model, cfg)
     loggers = build_logger_callbacks(cfg, run_dir)
+    checkpoint_dir = run_dir / CHECKPOINT_DIR
     if split is None:
-        fit = fit_model(model, train, val, cfg, n_classes, loggers)
+        fit = fit_model(model, train, val, cfg, n_classes, loggers, checkpoint_dir, resume)
     else:
-        fit = fit_head_on_features(*split, train, val, cfg, n_classes, loggers)
+        fit = fit_head_on_features(
+            *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume
+        )
     n_train_samples = len(train[1])
     del train
     val_metrics = evaluate_model(model, *val, cfg, class_names, cfg.trainer.batch_size)
@@ -232,7 +242,9 @@ def train_and_evaluate(
             "wall_time_s": round(time.perf_counter() - started, 2),
         },
     )
-    return _write_results(run_dir, result, title=f"task {cfg.task.name}: test set")
+    _write_results(run_dir, result, title=f"task {cfg.task.name}: test set")
+    remove_checkpoint(run_dir)
+    return result
 
 
 def is_ensemble_run(run: Path) -> bool:
@@ -272,10 +284,56 @@ def recorded_metrics(run: Path) -> dict[str, Any]:
     return recorded["ensemble"] if is_ensemble_run(run) else recorded
 
 
+def _roc_and_operating_point(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    cfg: TrainConfig,
+    class_names: list[str],
+    target_sensitivity: float | None,
+    path: Path,
+) -> dict[str, Any] | None:
+    """For a binary task: write the ROC curve PNG; return the operating point if asked."""
+    if target_sensitivity is not None and not 0.0 < target_sensitivity <= 1.0:
+        raise MammoError(
+            f"evaluate.target_sensitivity={target_sensitivity}; expected a rate in (0, 1]"
+        )
+    if len(class_names) != 2:
+        if target_sensitivity is not None:
+            raise MammoError(
+                "evaluate.target_sensitivity applies to binary tasks only; task "
+                f"{cfg.task.name} has {len(class_names)} classes"
+            )
+        return None
+    if len(np.unique(labels)) < 2:  # no ROC curve without both classes
+        if target_sensitivity is not None:
+            raise MammoError("evaluate.target_sensitivity needs both classes in the test set")
+        return None
+    positive = 1 if cfg.task.positive_class is None else int(cfg.task.positive_class)
+    scores = (probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None))[:, positive]
+    point = (
+        None
+        if target_sensitivity is None
+        else operating_point(labels, scores, positive, target_sensitivity)
+    )
+    title = f"task {cfg.task.name}: ROC ({class_names[positive]} positive)"
+    save_roc_curve(
+        (labels == positive).astype(int), scores, class_names[positive], path, title, point
+    )
+    return point
+
+
 def evaluate_saved_run(
-    run: Path, data: DataConfig, batch_size: int, run_dir: Path
+    run: Path,
+    data: DataConfig,
+    batch_size: int,
+    run_dir: Path,
+    target_sensitivity: float | None = None,
 ) -> dict[str, Any]:
-    """Re-evaluate the model saved in ``run`` on a test set; write ``run_dir`` like a train run."""
+    """Re-evaluate the model saved in ``run`` on a test set; write ``run_dir`` like a train run.
+
+    Binary tasks also get ``roc_curve.png``; with ``target_sensitivity`` metrics.json
+    records the ``operating_point`` (threshold, sensitivity, specificity) reaching it.
+    """
     started = time.perf_counter()
     if not run.is_dir():
         raise MammoError(f"run={run} is not a folder (expected a mammo run folder)")
@@ -291,13 +349,11 @@ def evaluate_saved_run(
             f"{model_path} has {model.output_shape[-1]} outputs but task {cfg.task.name} "
             f"has {len(class_names)} classes"
         )
-    metrics = evaluate_model(
-        model,
-        task_data.test.model_input(),
-        task_data.test.labels,
-        cfg,
-        class_names,
-        batch_size,
+    labels = task_data.test.labels
+    probs = _predict(model, task_data.test.model_input(), batch_size)
+    metrics = score_predictions(labels, probs, cfg, class_names)
+    point = _roc_and_operating_point(
+        labels, probs, cfg, class_names, target_sensitivity, run_dir / "roc_curve.png"
     )
     source_metrics = recorded_metrics(run)
     result = _ordered(
@@ -312,6 +368,7 @@ def evaluate_saved_run(
             "seed": source_metrics.get("seed", cfg.seed),
             "source_run": str(run.resolve()),
             "data_dir": str(task_data.folder),
+            **({"operating_point": point} if point is not None else {}),
             "wall_time_s": round(time.perf_counter() - started, 2),
         },
     )

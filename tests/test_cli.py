@@ -37,6 +37,7 @@ def test_help_lists_commands_without_importing_tensorflow():
         ("task=9", ["task/9", "2.1, 2.2, 3.1, 3.2, 4"]),
         ("trainer.epochs=ten", ["trainer.epochs", "Integer"]),
         ("model=resnet9", ["model/resnet9"]),
+        ("augmentation=twirl", ["augmentation/twirl"]),
     ],
 )
 def test_config_mistakes_are_one_line_errors_without_tensorflow(override, fragments):

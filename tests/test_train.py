@@ -111,6 +111,16 @@ def _run_copy_with_model(run, tmp_path, write_model):
     return fake
 
 
+def test_evaluate_refuses_a_run_folder_without_its_model(trained_run, tmp_path):
+    run, _ = trained_run
+    fake = tmp_path / "no_model"
+    fake.mkdir()
+    (fake / "config.yaml").write_text((run / "config.yaml").read_text())
+    result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
+    assert_user_error(result, f"no saved model at {fake / 'model.keras'}")
+    assert not any((tmp_path / "outputs").rglob("metrics.json"))
+
+
 def test_evaluate_refuses_a_file_that_is_not_a_model(trained_run, tmp_path):
     run, _ = trained_run
     fake = _run_copy_with_model(run, tmp_path, lambda path: path.write_bytes(b"not a zip"))
@@ -132,7 +142,7 @@ def test_evaluate_refuses_a_model_that_needs_unsafe_deserialisation(trained_run,
     assert not any((tmp_path / "outputs").rglob("metrics.json"))
 
 
-def test_same_seed_gives_the_same_metrics(trained_run, tiny_course, tmp_path):
+def test_same_seed_gives_the_same_metrics_and_weights(trained_run, tiny_course, tmp_path):
     run, _ = trained_run
     result = run_mammo(
         "train",
@@ -149,6 +159,9 @@ def test_same_seed_gives_the_same_metrics(trained_run, tiny_course, tmp_path):
     for key in ("accuracy", "loss", "auc", "f1", "f1_macro", "confusion_matrix", "counts"):
         assert first[key] == second[key], key
     assert (run / "history.csv").read_text() == (again / "history.csv").read_text()
+    weights = [keras.models.load_model(r / "model.keras").get_weights() for r in (run, again)]
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_multirun_sweep_gives_one_complete_run_per_job(tiny_course, tmp_path):

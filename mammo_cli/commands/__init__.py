@@ -14,6 +14,7 @@ from typing import TypeVar
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from mammo_cli.errors import MammoError
 from mammo_cli.io import write_json, write_text
 from mammo_cli.training.tracking import tracked_run
 
@@ -34,6 +35,7 @@ def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | No
     """
     run_dir = current_run_dir() if run_dir is None else run_dir
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    (run_dir / "status.json").unlink(missing_ok=True)  # left by an earlier, resumed attempt
     try:
         with tracked_run(cfg, run_dir, "metrics.json"):
             return body(run_dir)
@@ -47,3 +49,24 @@ def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | No
             },
         )
         raise
+
+
+def resumed_config(cfg: DictConfig, config_file: str, schema: type) -> DictConfig:
+    """The config saved as ``config_file`` in the folder ``cfg.resume`` names, on ``schema``.
+
+    A resumed run continues with the config it started with, so any other override on
+    the command line is refused.
+    """
+    others = [o for o in HydraConfig.get().overrides.task if o.partition("=")[0] != "resume"]
+    if others:
+        raise MammoError(
+            f"resume={cfg.resume} continues a run with the config it saved; "
+            f"drop the other overrides ({' '.join(others)})"
+        )
+    path = Path(cfg.resume) / config_file
+    if not path.is_file():
+        raise MammoError(f"resume={cfg.resume}: no {config_file} there (expected a run folder)")
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path))  # type: ignore[return-value]
+    except Exception as exc:
+        raise MammoError(f"{path} is not a valid mammo config ({exc})") from exc

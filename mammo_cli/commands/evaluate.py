@@ -18,7 +18,20 @@ def run(cfg: DictConfig) -> float:
 
     metrics = in_run_folder(
         cfg,
-        lambda run_dir: evaluate_saved_run(Path(cfg.run), cfg.data, cfg.batch_size, run_dir),
+        lambda run_dir: evaluate_saved_run(
+            Path(cfg.run),
+            cfg.data,
+            cfg.batch_size,
+            run_dir,
+            target_sensitivity=cfg.evaluate.target_sensitivity,
+        ),
     )
     print_metrics(metrics, title=f"mammo evaluate: {cfg.run}")
+    if "operating_point" in metrics:
+        point = metrics["operating_point"]
+        print(
+            f"operating point: threshold {point['threshold']:.4f} -> sensitivity "
+            f"{point['sensitivity']:.4f}, specificity {point['specificity']:.4f} "
+            f"(target sensitivity {point['target_sensitivity']:g})"
+        )
     return float(metrics["auc"])

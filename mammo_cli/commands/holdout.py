@@ -4,12 +4,17 @@ The study's k-holdout validation (tables 2-4): the training set is split k times
 training and validation parts (stratified, seeded), one model is trained per split with
 the same fit and evaluate code as ``mammo train`` and evaluated on the same test set.
 The run folder gets ``split_1`` ... ``split_k`` (each a complete run folder that
-``mammo evaluate`` and ``mammo report`` read), ``holdout.json`` and ``holdout.md``.
+``mammo evaluate`` and ``mammo report`` read), ``holdout.json`` and ``holdout.md``, and
+the resolved holdout config ``holdout.yaml``. ``mammo holdout resume=<holdout dir>``
+continues an interrupted holdout with that config: finished splits (those with a
+``metrics.json``) are kept, the first unfinished one resumes from its checkpoint (or
+starts again), and the rest run.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mammo_cli.commands import current_run_dir, in_run_folder
+from mammo_cli.commands import current_run_dir, in_run_folder, resumed_config
+from mammo_cli.config import HoldoutConfig
 from mammo_cli.data.dataset import TaskData, load_task_data
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import (
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RESULT_FILE = "holdout.json"
 TABLE_FILE = "holdout.md"
+CONFIG_FILE = "holdout.yaml"
 
 
 def split_seed(seed: int, split: int) -> int:
@@ -94,12 +101,16 @@ def holdout_report(cfg: DictConfig, result: dict[str, Any]) -> TextTable:
 
 
 def _train_splits(
-    cfg: DictConfig, data: TaskData, root: Path
+    cfg: DictConfig, data: TaskData, root: Path, resume: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and evaluate split 1..k into ``root/split_i``: (their metrics, their failures)."""
+    """Train and evaluate split 1..k into ``root/split_i``: (their metrics, their failures).
+
+    With ``resume``, a split that has its ``metrics.json`` is kept as it is and the others
+    continue from their checkpoint, if any.
+    """
     import keras
 
-    from mammo_cli.runs import train_and_evaluate
+    from mammo_cli.runs import METRICS_FILE, train_and_evaluate
 
     k = cfg.holdout.k
     train_cfg = _train_config(cfg)
@@ -108,11 +119,16 @@ def _train_splits(
     for split in range(1, k + 1):
         seed = split_seed(cfg.seed, split)
         run_dir = root / split_dir_name(split)
+        if resume and (run_dir / METRICS_FILE).is_file():
+            print(f"holdout split {split}/{k} finished earlier: {run_dir}")
+            metrics = json.loads((run_dir / METRICS_FILE).read_text())
+            runs.append({"split": split, "run_dir": run_dir.name, **metrics})
+            continue
         print(f"holdout split {split}/{k} (split seed {seed}): {run_dir}")
         keras.backend.clear_session()
 
         def body(folder: Path, seed: int = seed) -> dict[str, Any]:
-            return train_and_evaluate(train_cfg, folder, data, split_seed=seed)
+            return train_and_evaluate(train_cfg, folder, data, split_seed=seed, resume=resume)
 
         try:
             metrics = in_run_folder(train_cfg, body, run_dir=run_dir)
@@ -137,6 +153,9 @@ def run(cfg: DictConfig) -> float:
     data, the same for every split) stops the holdout at once. With ``logger=mlflow`` the
     holdout is a parent MLflow run and each split a run nested in it.
     """
+    resume = cfg.resume is not None
+    if resume:
+        cfg = resumed_config(cfg, CONFIG_FILE, HoldoutConfig)
     k = cfg.holdout.k
     if k < 2:
         raise MammoError(f"holdout.k={k}; expected at least 2 splits")
@@ -145,8 +164,9 @@ def run(cfg: DictConfig) -> float:
     import_tensorflow_quietly()
 
     root = current_run_dir()
+    write_text(root / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     with tracked_run(cfg, root, RESULT_FILE):
-        runs, failed = _train_splits(cfg, data, root)
+        runs, failed = _train_splits(cfg, data, root, resume)
         result = summarize(cfg, runs, failed)
         table = holdout_report(cfg, result)
         write_json(root / RESULT_FILE, result)

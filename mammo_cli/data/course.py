@@ -189,6 +189,13 @@ def load_split(
     )
 
 
+def load_tensor(path: Path) -> np.ndarray:
+    """Memory-map and validate a course-format patch tensor that comes without labels."""
+    images = load_array(path)
+    _validate_tensor(images, path)
+    return images
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """Scale patches to float32 in [0, 1] with a channel axis: (N, 150, 150, 1).
 

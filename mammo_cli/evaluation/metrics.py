@@ -61,3 +61,27 @@ def classification_metrics(
         "recall": {name: float(v) for name, v in zip(class_names, recall, strict=True)},
         "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
     }
+
+
+def operating_point(
+    labels: np.ndarray, scores: np.ndarray, positive_class: int, target_sensitivity: float
+) -> dict:
+    """The highest threshold whose sensitivity (positive-class recall) reaches the target.
+
+    ``scores`` are the positive class's probabilities; a sample is called positive when
+    its score is >= the threshold. Returns the threshold with the sensitivity and the
+    specificity reached there (the point of :func:`sklearn.metrics.roc_curve` where the
+    true-positive rate first reaches ``target_sensitivity``).
+    """
+    from sklearn.metrics import roc_curve
+
+    positives = np.asarray(labels) == positive_class
+    fpr, tpr, thresholds = roc_curve(positives, scores)
+    index = int(np.flatnonzero(tpr >= target_sensitivity)[0])
+    return {
+        "positive_class": positive_class,
+        "target_sensitivity": float(target_sensitivity),
+        "threshold": float(min(thresholds[index], 1.0)),
+        "sensitivity": float(tpr[index]),
+        "specificity": float(1.0 - fpr[index]),
+    }

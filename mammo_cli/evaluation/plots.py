@@ -133,3 +133,75 @@ def save_samples(
         return write_with(path, lambda tmp: fig.savefig(tmp, dpi=90))
     finally:
         plt.close(fig)
+
+
+def save_roc_curve(
+    positives: np.ndarray,
+    scores: np.ndarray,
+    positive_name: str,
+    path: Path,
+    title: str,
+    operating_point: dict | None = None,
+) -> Path:
+    """Write the ROC curve of a binary task (``positives``: 1 for the positive class;
+    ``scores``: its probabilities) with the AUC and, when given, the operating point
+    chosen for a target sensitivity."""
+    from sklearn.metrics import RocCurveDisplay
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    RocCurveDisplay.from_predictions(positives, scores, pos_label=1, name=positive_name, ax=ax)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    if operating_point is not None:
+        ax.plot(
+            1 - operating_point["specificity"],
+            operating_point["sensitivity"],
+            "o",
+            color="red",
+            label=f"threshold {operating_point['threshold']:.3f}",
+        )
+        ax.legend(loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
+    finally:
+        plt.close(fig)
+
+
+def _overlay(ax, patch: np.ndarray, heatmap: np.ndarray, title: str, fontsize: int) -> None:
+    ax.imshow(np.asarray(patch).squeeze(), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0)
+    ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+
+
+def save_gradcam_overlay(patch: np.ndarray, heatmap: np.ndarray, title: str, path: Path) -> Path:
+    """One patch with its Grad-CAM heatmap (jet, 40 % opaque) on top."""
+    fig, ax = plt.subplots(figsize=(3.2, 3.4))
+    _overlay(ax, patch, heatmap, title, fontsize=8)
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        plt.close(fig)
+
+
+def save_contact_sheet(
+    patches: np.ndarray, heatmaps: np.ndarray, titles: list[str], path: Path, title: str
+) -> Path:
+    """Grad-CAM overlays of several patches on one sheet, four a row."""
+    columns = min(4, len(patches))
+    rows = -(-len(patches) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.4 * columns, 2.6 * rows + 0.4), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, patch, heatmap, text in zip(axes.flat, patches, heatmaps, titles, strict=False):
+        _overlay(ax, patch, heatmap, text, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    finally:
+        plt.close(fig)

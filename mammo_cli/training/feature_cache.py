@@ -15,6 +15,7 @@ head is the tower's ``hidden`` layer applied to each, their difference and the o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -103,11 +104,21 @@ def fit_head_on_features(
     cfg: TrainConfig,
     n_classes: int,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> FitResult:
-    """Compute the base's features of ``train`` and ``val`` once, then ``fit_model`` the head."""
+    """Compute the base's features of ``train`` and ``val`` once, then ``fit_model`` the head
+    (checkpointed and resumed as :func:`fit_model` says)."""
     batch_size = cfg.trainer.batch_size
     train_features = extract_features(base, train[0], batch_size)
     val_features = extract_features(base, val[0], batch_size)
     return fit_model(
-        head, (train_features, train[1]), (val_features, val[1]), cfg, n_classes, extra_callbacks
+        head,
+        (train_features, train[1]),
+        (val_features, val[1]),
+        cfg,
+        n_classes,
+        extra_callbacks,
+        checkpoint_dir,
+        resume,
     )

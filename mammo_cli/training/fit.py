@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,6 +16,7 @@ from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.callbacks import EpochTimer, RichProgress
+from mammo_cli.training.checkpoint import TrainingCheckpoint, sigterm_interrupts
 from mammo_cli.training.class_weights import class_weights
 
 #: model.output_activation -> the matching loss on one-hot targets
@@ -64,13 +66,22 @@ def make_dataset(
     """Batches of (input, one-hot label); shuffled and augmented only when asked.
 
     ``images`` is a patch array, or a tuple of them for a multi-input model (the
-    siamese pairs); the augmenter then transforms each member independently.
+    siamese pairs); the augmenter then transforms each member independently. The
+    patches are held once, as tensors; the (seeded) shuffle permutes indices and each
+    batch is gathered in one op, so no shuffle buffer keeps a second copy of the set.
     """
     onehot = keras.utils.to_categorical(labels, n_classes).astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((images, onehot))
+    inputs = tf.nest.map_structure(tf.convert_to_tensor, images)
+    targets = tf.convert_to_tensor(onehot)
+    dataset = tf.data.Dataset.range(len(labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.batch(batch_size).map(
+        lambda index: (
+            tf.nest.map_structure(lambda part: tf.gather(part, index), inputs),
+            tf.gather(targets, index),
+        )
+    )
     if augmenter is not None:
 
         def augment(x):
@@ -106,12 +117,16 @@ def fit_model(
     cfg: TrainConfig,
     n_classes: int,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``train`` with early stopping on ``val``; best weights restored.
 
     ``train`` and ``val`` are (input, class index) pairs; the input is a tuple of arrays
     for a multi-input model. ``extra_callbacks`` (the run's loggers) run after the
-    routine's own.
+    routine's own. With ``checkpoint_dir`` the training state is saved there after every
+    epoch, and with ``resume`` the fit continues from the checkpoint found there
+    (:mod:`mammo_cli.training.checkpoint`). SIGTERM interrupts the fit like Ctrl-C.
     """
     trainer = cfg.trainer
     if trainer.epochs < 1 or trainer.batch_size < 1 or trainer.patience < 0:
@@ -138,19 +153,29 @@ def fit_model(
     if trainer.progress:
         callbacks.append(RichProgress(trainer.epochs))
     callbacks.extend(extra_callbacks)
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=trainer.epochs,
-        class_weight=weights,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset is already shuffled (seeded) once per epoch
-        verbose=0,
-    )
-    val_loss = history.history["val_loss"]
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = TrainingCheckpoint(checkpoint_dir, early_stopping, timer, restore=resume)
+        callbacks.append(checkpoint)  # last: it saves the state the others reached
+    initial_epoch = checkpoint.initial_epoch if checkpoint else 0
+    # a checkpoint whose early stopping had ended the training runs no more epochs
+    epochs = initial_epoch if checkpoint and checkpoint.stopped else trainer.epochs
+    with sigterm_interrupts():
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            class_weight=weights,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset is already shuffled (seeded) once per epoch
+            verbose=0,
+        )
+    epochs_history = checkpoint.history if checkpoint else history.history
+    val_loss = epochs_history["val_loss"]
     return FitResult(
-        history={key: [float(v) for v in values] for key, values in history.history.items()},
-        epochs_run=len(history.epoch),
+        history={key: [float(v) for v in values] for key, values in epochs_history.items()},
+        epochs_run=len(val_loss),
         best_epoch=int(np.argmin(val_loss)) + 1,
         class_weight=weights,
         epoch_seconds=timer.seconds,
