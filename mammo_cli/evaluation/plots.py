@@ -14,6 +14,15 @@ from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 from mammo_cli.io import write_with  # noqa: E402
 
 
+def _save_figure(fig: plt.Figure, path: Path, dpi: int) -> Path:
+    """Lay out ``fig``, write it whole to ``path`` (temp file + rename) and close it."""
+    fig.tight_layout()
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
+    finally:
+        plt.close(fig)
+
+
 def save_confusion_matrix(
     matrix: list[list[int]], class_names: list[str], path: Path, title: str
 ) -> Path:
@@ -23,11 +32,7 @@ def save_confusion_matrix(
         ax=ax, cmap="Blues", colorbar=False, values_format="d"
     )
     ax.set_title(title)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=120)
 
 
 def save_curves(history: dict[str, list[float]], path: Path) -> Path:
@@ -41,11 +46,7 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=100)
 
 
 def _grouped_bars(ax, groups: dict[str, dict[str, int]], title: str) -> None:
@@ -83,22 +84,14 @@ def save_label_distribution(raw_counts: dict[str, dict[str, int]], path: Path) -
             for split, counts in raw_counts.items()
         }
         _grouped_bars(ax, groups, title)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=100)
 
 
 def save_split_distribution(train: dict[str, int], val: dict[str, int], path: Path) -> Path:
     """Study figure 5: the task's classes in the training and validation parts."""
     fig, ax = plt.subplots(figsize=(6, 4))
     _grouped_bars(ax, {"training": train, "validation": val}, "after the validation split")
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=100)
 
 
 def save_samples(
@@ -128,11 +121,7 @@ def save_samples(
                 ax = axes[row, column * width + offset]
                 ax.imshow(np.asarray(images[patch]).squeeze(), cmap="gray")
                 ax.set_title(title, fontsize=7)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=90))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=90)
 
 
 def save_roc_curve(
@@ -161,11 +150,7 @@ def save_roc_curve(
         )
         ax.legend(loc="lower right")
     ax.set_title(title)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=120)
 
 
 def _overlay(ax, patch: np.ndarray, heatmap: np.ndarray, title: str, fontsize: int) -> None:
@@ -179,11 +164,7 @@ def save_gradcam_overlay(patch: np.ndarray, heatmap: np.ndarray, title: str, pat
     """One patch with its Grad-CAM heatmap (jet, 40 % opaque) on top."""
     fig, ax = plt.subplots(figsize=(3.2, 3.4))
     _overlay(ax, patch, heatmap, title, fontsize=8)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=100)
 
 
 def save_contact_sheet(
@@ -200,8 +181,4 @@ def save_contact_sheet(
     for ax, patch, heatmap, text in zip(axes.flat, patches, heatmaps, titles, strict=False):
         _overlay(ax, patch, heatmap, text, fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    try:
-        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=90))
-    finally:
-        plt.close(fig)
+    return _save_figure(fig, path, dpi=90)
