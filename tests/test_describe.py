@@ -31,3 +31,8 @@ def test_describe_writes_counts_and_figures(tiny_course, tmp_path):
 def test_describe_refuses_bad_data(tiny_course, tmp_path):
     result = run_mammo("data", "describe", f"data.dir={tmp_path / 'missing'}", cwd=tmp_path)
     assert_user_error(result, "is not a folder")
+
+
+def test_describe_refuses_resume(tmp_path):
+    result = run_mammo("data", "describe", f"resume={tmp_path}", cwd=tmp_path)
+    assert_user_error(result, "nothing to resume")

@@ -8,6 +8,7 @@ Prints the counts per class and split, and writes into a run folder ``describe.j
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from mammo_cli.data.course import RAW_LABELS, load_split
 from mammo_cli.data.source import resolve_data_dir
 from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import select_task
+from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.plots import (
     save_label_distribution,
     save_samples,
@@ -33,7 +35,7 @@ def _raw_counts(labels: np.ndarray) -> dict[str, int]:
     return {name: int(n) for name, n in zip(RAW_LABELS, per_label, strict=True)}
 
 
-def describe(cfg: DictConfig, run_dir) -> dict[str, Any]:
+def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Load the data as ``cfg`` says, write the figures and ``describe.json``; return it."""
     folder = resolve_data_dir(cfg.data.dir, cfg.data.cache_dir)
     splits = {
@@ -98,6 +100,10 @@ def _counts_table(result: dict[str, Any]) -> Table:
 
 def run(cfg: DictConfig) -> None:
     """Hydra task function of ``mammo data describe``."""
+    if cfg.resume is not None:  # the schema extends TrainConfig, which has resume=
+        raise MammoError(
+            "resume= belongs to mammo train/holdout; data describe has nothing to resume"
+        )
     result = in_run_folder(cfg, lambda run_dir: describe(cfg, run_dir))
     Console().print(_counts_table(result))
     print(f"run folder: {current_run_dir()}")
