@@ -31,10 +31,11 @@ from mammo_cli.config import TrainConfig
 from mammo_cli.data.cbis_ddsm import read_pixels, resize
 from mammo_cli.data.course import IMAGE_SIZE, load_tensor, to_model_input
 from mammo_cli.data.dataset import load_task_data
-from mammo_cli.data.tasks import ModelInput
+from mammo_cli.data.tasks import ModelInput, take
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.gradcam import build_gradcam
 from mammo_cli.evaluation.plots import save_contact_sheet, save_gradcam_overlay
+from mammo_cli.models.siamese import PAIR_INPUTS
 from mammo_cli.runs import (
     ENSEMBLE_MODEL_FILE,
     MODEL_FILE,
@@ -332,11 +333,26 @@ def _overlay_name(item_id: str) -> str:
     return re.sub(r"[^\w.-]", "_", item_id) + ".png"
 
 
+def _parts(inputs: ModelInput | tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Patches or heatmaps per model input: one for single patches, two for pairs."""
+    return inputs if isinstance(inputs, tuple) else (inputs,)
+
+
+def _panels(
+    inputs: ModelInput, heatmaps: np.ndarray | tuple[np.ndarray, ...], k: int, title: str
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Sample ``k``'s patches, heatmaps and titles: one panel, or (abnormality, baseline)."""
+    patches, maps = _parts(inputs), _parts(heatmaps)
+    titles = [title] if len(patches) == 1 else [f"{title}\n{name}" for name in PAIR_INPUTS]
+    return [p[k] for p in patches], [m[k] for m in maps], titles
+
+
 def explain_items(
     saved: SavedRun, items: Sequence[Item], batch_size: int, out: Path, progress: bool = True
 ) -> str:
-    """Grad-CAM overlay PNGs (``gradcam/<id>.png``) of the predicted class of each item;
-    returns ``explanations.csv`` (id, predicted, probability, overlay, error)."""
+    """Grad-CAM overlay PNGs (``gradcam/<id>.png``; a siamese pair's abnormality and
+    baseline side by side) of the predicted class of each item; returns
+    ``explanations.csv`` (id, predicted, probability, overlay, error)."""
     cam = build_gradcam(saved.model)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -347,15 +363,13 @@ def explain_items(
             rows[prediction.id] = [prediction.id, "", "", "", prediction.error or ""]
         if not good:
             continue
-        patches = np.stack(samples)  # type: ignore[arg-type]
-        heatmaps, probs = cam.heatmaps(patches)
-        for item, patch, heatmap, row in zip(
-            good, patches, heatmaps, normalised(probs), strict=True
-        ):
+        batch = _stack(samples)
+        heatmaps, probs = cam.heatmaps(batch)
+        for k, (item, row) in enumerate(zip(good, normalised(probs), strict=True)):
             name = saved.class_names[int(np.argmax(row))]
             overlay = Path(OVERLAY_DIR) / _overlay_name(item.id)
             title = f"{item.id}: {name} {row.max():.2f}"
-            save_gradcam_overlay(patch, heatmap, title, out / overlay)
+            save_gradcam_overlay(*_panels(batch, heatmaps, k, title), out / overlay)
             rows[item.id] = [item.id, name, repr(float(row.max())), str(overlay), ""]
     for item in items:
         writer.writerow(rows[item.id])
@@ -363,17 +377,18 @@ def explain_items(
 
 
 def most_confident(correct: np.ndarray, confidence: np.ndarray, n: int) -> np.ndarray:
-    """Indices of up to ``n`` samples: the most confident wrong predictions (at most half,
-    rounded up), then the most confident right ones filling the rest."""
+    """Indices of up to ``n`` samples: the most confident wrong predictions (half, rounded
+    up, or more where too few are right), then the most confident right ones."""
     order = np.argsort(-confidence, kind="stable")
-    wrong = order[~correct[order]][: (n + 1) // 2]
-    right = order[correct[order]][: n - len(wrong)]
-    return np.concatenate([wrong, right])
+    wrong, right = order[~correct[order]], order[correct[order]]
+    wrong = wrong[: max((n + 1) // 2, n - len(right))]
+    return np.concatenate([wrong, right[: n - len(wrong)]])
 
 
 def explain_test_set(saved: SavedRun, n: int, batch_size: int, out: Path) -> str:
     """Grad-CAM of the ``n`` most confident right and wrong predictions on the run's test
-    set: one overlay each, ``contact_sheet.png``; returns ``explanations.csv``."""
+    set: one overlay each, ``contact_sheet.png`` (siamese: each pair's abnormality next
+    to its baseline); returns ``explanations.csv``."""
     if n < 1:
         raise MammoError(f"n={n}; expected a positive number of patches to show")
     cam = build_gradcam(saved.model)
@@ -382,30 +397,32 @@ def explain_test_set(saved: SavedRun, n: int, batch_size: int, out: Path) -> str
     probs = normalised(saved.model.predict(images, batch_size=batch_size, verbose=0))
     predicted = probs.argmax(axis=1)
     chosen = most_confident(predicted == test.labels, probs.max(axis=1), n)
-    heatmaps = np.concatenate(
-        [
-            cam.heatmaps(images[chosen[start : start + batch_size]])[0]
-            for start in range(0, len(chosen), batch_size)
-        ]
-    )
+    shown = take(images, chosen)
+    batches = [
+        _parts(cam.heatmaps(take(shown, np.arange(start, min(start + batch_size, len(chosen)))))[0])
+        for start in range(0, len(chosen), batch_size)
+    ]
+    heatmaps = tuple(np.concatenate(part) for part in zip(*batches, strict=True))
     names = saved.class_names
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["test_index", "true", "predicted", "probability", "correct", "overlay"])
-    titles = []
-    for index, heatmap in zip(chosen, heatmaps, strict=True):
+    sheet: tuple[list[np.ndarray], list[np.ndarray], list[str]] = ([], [], [])
+    for k, index in enumerate(chosen):
         true, pred = names[test.labels[index]], names[predicted[index]]
         title = f"#{index} true {true}\npred {pred} {probs[index].max():.2f}"
         overlay = Path(OVERLAY_DIR) / f"test_{index:05d}.png"
-        save_gradcam_overlay(images[index], heatmap, title, out / overlay)
-        titles.append(title)
+        panels = _panels(shown, heatmaps, k, title)
+        save_gradcam_overlay(*panels, out / overlay)
+        for tiles, panel in zip(sheet, panels, strict=True):
+            tiles.extend(panel)
         writer.writerow(
             [index, true, pred, repr(float(probs[index].max())), true == pred, str(overlay)]
         )
     save_contact_sheet(
-        images[chosen],
-        heatmaps,
-        titles,
+        np.stack(sheet[0]),
+        np.stack(sheet[1]),
+        sheet[2],
         out / CONTACT_SHEET,
         f"Grad-CAM ({cam.layer}): most confident wrong, then right predictions",
     )

@@ -1,4 +1,7 @@
-"""`mammo ensemble` end to end: two tiny trained runs (softmax + sigmoid), weighted average."""
+"""`mammo ensemble` end to end: two tiny trained runs (softmax + sigmoid), weighted average.
+
+The fixtures ``members`` and ``ensemble_run`` (once per session) are in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -18,48 +21,7 @@ from mammo_cli.runs import load_run_config
 from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
 from tests.test_train import CONTRACT_KEYS
 
-FAST = ("trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false")
 SCORE_KEYS = CONTRACT_KEYS - {"counts", "wall_time_s"}
-WEIGHTS = (3.0, 1.0)
-
-
-@pytest.fixture(scope="module")
-def members(tiny_course, tmp_path_factory) -> dict[tuple[str, str], Path]:
-    """Scratch runs of tasks 2.1 and 2.2 with softmax and sigmoid outputs (one process)."""
-    cwd = tmp_path_factory.mktemp("members")
-    result = run_mammo(
-        "train",
-        "-m",
-        "task=2.1,2.2",
-        "model=scratch",
-        "model.output_activation=softmax,sigmoid",
-        f"data.dir={tiny_course}",
-        *FAST,
-        f"hydra.sweep.dir={cwd / 'sweep'}",
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr
-    runs = {}
-    for run in run_folders(cwd / "sweep"):
-        cfg = load_run_config(run)
-        runs[cfg.task.name, cfg.model.output_activation] = run
-    assert len(runs) == 4
-    return runs
-
-
-@pytest.fixture(scope="module")
-def ensemble_run(members, tmp_path_factory) -> tuple[Path, str]:
-    """The weighted ensemble of the two task 2.1 runs."""
-    cwd = tmp_path_factory.mktemp("ensemble")
-    result = run_mammo(
-        "ensemble",
-        f"members=[{members['2.1', 'softmax']},{members['2.1', 'sigmoid']}]",
-        f"ensemble.weights=[{WEIGHTS[0]},{WEIGHTS[1]}]",
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = run_folders(cwd / "outputs" / "ensemble")
-    return run, result.stdout
 
 
 def member_probabilities(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

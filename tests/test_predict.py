@@ -1,15 +1,19 @@
 """`mammo predict`, `mammo explain` and evaluate's ROC/operating point: real TensorFlow,
-one tiny 1-epoch scratch run on the tiny course folder."""
+one tiny 1-epoch scratch run on the tiny course folder; the session's tiny siamese run
+and ensemble (tests/conftest.py); an untrained VGG16 (random weights) for Grad-CAM."""
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sklearn.metrics import roc_curve
 
 from mammo_cli.data.course import to_model_input
@@ -17,6 +21,7 @@ from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.gradcam import build_gradcam
 from mammo_cli.evaluation.metrics import operating_point
 from mammo_cli.inference import collect_items, decide, explain_items, most_confident, open_run
+from mammo_cli.models.pretrained import build_pretrained
 from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
 
 CLASSES = ("mass", "calcification")  # task 2.1; course labels 1, 2 -> mass, 3, 4 -> calc
@@ -33,6 +38,8 @@ def scratch_run(tiny_course, tmp_path_factory) -> Path:
         "trainer.epochs=1",
         "trainer.batch_size=16",
         "trainer.progress=false",
+        # float32: the tests compare code paths exactly (bfloat16 rounds them differently)
+        "trainer.precision=float32",
         cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
@@ -198,6 +205,9 @@ def test_most_confident_shows_wrong_then_right_predictions():
     confidence = np.array([0.9, 0.8, 0.7, 0.95, 0.6])
     assert most_confident(correct, confidence, 4).tolist() == [3, 1, 0, 2]
     assert most_confident(correct, confidence, 1).tolist() == [3]
+    # too few right predictions: more wrong ones fill the sheet, and the other way round
+    assert most_confident(np.array([False] * 4), confidence[:4], 3).tolist() == [3, 0, 1]
+    assert most_confident(~correct, confidence, 5).tolist() == [0, 2, 4, 3, 1]
 
 
 def test_siamese_runs_take_interleaved_tensors_only(tmp_path):
@@ -237,3 +247,129 @@ def test_explain_items_writes_overlays_and_error_rows(scratch_run, tiny_course, 
     assert rows["broken.png"]["overlay"] == "" and rows["broken.png"]["error"]
     for name in written:
         assert (tmp_path / "out" / rows[name]["overlay"]).is_file()
+
+
+def _pair_input(pair_course: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The pair course's test set as the siamese model takes it: (abnormality, baseline)."""
+    tensor = np.load(pair_course / "public_test_tensor.npy")
+    return to_model_input(tensor[1::2]), to_model_input(tensor[0::2])
+
+
+def test_gradcam_of_both_siamese_towers(siamese_run, pair_course, tmp_path):
+    saved = open_run(siamese_run)
+    cam = build_gradcam(saved.model)
+    assert cam.layer == "tower/vgg16/block5_conv3"
+    pair = _pair_input(pair_course)
+    (abnormality, baseline), probs = cam.heatmaps(pair)
+    for heatmaps in (abnormality, baseline):
+        assert heatmaps.shape == (4, 150, 150)
+        assert heatmaps.min() >= 0.0 and heatmaps.max() <= 1.0
+        assert all(np.ptp(h) > 0 for h in heatmaps)
+    assert not np.allclose(abnormality, baseline)  # one heatmap per application of the tower
+    np.testing.assert_allclose(probs, saved.model.predict(pair, verbose=0), rtol=1e-4, atol=1e-6)
+
+    items = collect_items(pair_course / "public_test_tensor.npy", pairs=True)
+    table = explain_items(saved, items, batch_size=3, out=tmp_path, progress=False)
+    rows = list(csv.DictReader(table.splitlines()))
+    assert [row["id"] for row in rows] == ["0", "1", "2", "3"]
+    assert all(row["error"] == "" and (tmp_path / row["overlay"]).is_file() for row in rows)
+    with Image.open(tmp_path / rows[0]["overlay"]) as overlay:
+        assert overlay.width > 1.5 * overlay.height  # abnormality and baseline side by side
+
+
+def test_explain_a_siamese_run_through_the_cli(siamese_run, tmp_path):
+    result = run_mammo("explain", f"run={siamese_run}", "n=3", "progress=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (out,) = run_folders(tmp_path / "outputs" / "explain")
+    assert (out / "contact_sheet.png").is_file()
+    with (out / "explanations.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and {row["true"] for row in rows} <= {"mass", "calcification"}
+    assert all((out / row["overlay"]).is_file() for row in rows)
+
+
+def test_explain_a_siamese_run_refuses_single_images(siamese_run, tiny_course, tmp_path):
+    _write_patch_images(tiny_course, tmp_path / "pngs")
+    result = run_mammo("explain", f"run={siamese_run}", f"input={tmp_path / 'pngs'}", cwd=tmp_path)
+    assert_user_error(result, "siamese", "interleaved pairs")
+
+
+def test_gradcam_on_a_real_vgg16_backbone(tiny_course):
+    """The nested keras.applications VGG16 (random weights, frozen as in fe mode)."""
+    model = build_pretrained(2, weights=None)
+    cam = build_gradcam(model)
+    assert cam.layer == "vgg16/block5_conv3"
+    patches = to_model_input(np.load(tiny_course / "public_test_tensor.npy")[1:7:2])
+    heatmaps, probs = cam.heatmaps(patches)
+    assert heatmaps.shape == (3, 150, 150)
+    assert all(np.ptp(h) > 0 for h in heatmaps)
+    np.testing.assert_allclose(probs, model.predict(patches, verbose=0), rtol=1e-4, atol=1e-6)
+
+
+def _write_dicom(path: Path, pixels: np.ndarray) -> None:
+    """A single-frame 16-bit MONOCHROME2 DICOM of ``pixels`` (uint16)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit, ds.PixelRepresentation = 15, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_mammograms_with_an_roi(scratch_run, tiny_course, tensor_predictions, tmp_path):
+    """A test patch pasted into a larger image at the ROI is predicted as the patch itself;
+    a corrupt DICOM and one smaller than the ROI get error rows."""
+    patch = np.load(tiny_course / "public_test_tensor.npy")[3]
+    full = np.random.default_rng(0).integers(0, 4000, (300, 400), dtype=np.uint16)
+    full[90:240, 120:270] = patch  # rows y0..y1, columns x0..x1
+    folder = tmp_path / "dicoms"
+    folder.mkdir()
+    _write_dicom(folder / "full.dcm", full)
+    _write_dicom(folder / "small.dcm", full[:100, :100])
+    (folder / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
+    rows = {
+        row["id"]: row for row in _predict(scratch_run, folder, tmp_path, "roi=[120,90,270,240]")
+    }
+    assert set(rows) == {"full.dcm", "small.dcm", "broken.dcm"}
+    good = rows["full.dcm"]
+    assert good["error"] == "" and good["predicted"] == tensor_predictions[3]["predicted"]
+    probs = [float(good[f"prob_{c}"]) for c in CLASSES]
+    assert sum(probs) == pytest.approx(1.0)
+    for c, value in zip(CLASSES, probs, strict=True):
+        assert value == pytest.approx(float(tensor_predictions[3][f"prob_{c}"]), abs=1e-5)
+    assert "cannot decode broken.dcm" in rows["broken.dcm"]["error"]
+    assert "outside small.dcm" in rows["small.dcm"]["error"]
+    assert rows["broken.dcm"]["predicted"] == rows["small.dcm"]["predicted"] == ""
+
+
+def test_an_empty_roi_is_a_user_error(scratch_run, tmp_path):
+    _write_dicom(tmp_path / "full.dcm", np.zeros((200, 200), dtype=np.uint16))
+    result = run_mammo(
+        "predict", f"run={scratch_run}", f"input={tmp_path / 'full.dcm'}", "roi=[50,10,40,60]",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_user_error(result, "roi=[50, 10, 40, 60]", "x0 < x1")
+
+
+def test_predict_with_an_ensemble_folder(ensemble_run, tiny_course, tmp_path):
+    run, _ = ensemble_run
+    rows = _predict(run, tiny_course / "public_test_tensor.npy", tmp_path)
+    index, truth = _abnormalities(tiny_course)
+    probs = np.array([[float(rows[i][f"prob_{c}"]) for c in CLASSES] for i in index])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
+    recorded = json.loads((run / "ensemble.json").read_text())["ensemble"]
+    assert float(np.mean(probs.argmax(axis=1) == truth)) == recorded["accuracy"]
+    predicted = np.array([CLASSES.index(rows[i]["predicted"]) for i in index])
+    np.testing.assert_array_equal(predicted, probs.argmax(axis=1))  # threshold 0.5
+
+
+def test_explain_refuses_an_ensemble(ensemble_run, tmp_path):
+    run, _ = ensemble_run
+    result = run_mammo("explain", f"run={run}", "n=2", cwd=tmp_path)
+    assert_user_error(result, "is an ensemble", "member runs")

@@ -2,12 +2,11 @@
 the real CLI (train, evaluate, holdout), with tiny data.
 
 VGG16 with random weights (model.weights=null), one epoch, 8 training and 4 test pairs,
-batch 4; the siamese run is trained once per module.
+batch 4; the siamese run is trained once per session (fixtures ``pair_course`` and
+``siamese_run`` in tests/conftest.py, shared with test_predict).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,22 +21,7 @@ from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
 from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo, write_course
 from tests.test_cli import compose_train
 from tests.test_train import CONTRACT_KEYS, RUN_FILES
-from tests.test_transfer import FAST, pairs
-
-
-@pytest.fixture(scope="module")
-def pair_course(tmp_path_factory) -> Path:
-    return write_course(tmp_path_factory.mktemp("pair_course"), pairs(8, 1), pairs(4, 2))
-
-
-@pytest.fixture(scope="module")
-def siamese_run(pair_course, tmp_path_factory) -> Path:
-    """One epoch of ``mammo train task=siamese`` on the pair course."""
-    cwd = tmp_path_factory.mktemp("siamese")
-    result = run_mammo("train", "task=siamese", f"data.dir={pair_course}", *FAST, cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    (run,) = run_folders(cwd / "outputs" / "train")
-    return run
+from tests.test_transfer import FAST
 
 
 def test_siamese_preset():

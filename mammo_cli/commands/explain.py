@@ -34,15 +34,10 @@ def run(cfg: DictConfig) -> int:
             raise MammoError(
                 f"{run} is an ensemble; explain one of its member runs (Grad-CAM needs one model)"
             )
-        if saved.pairs:
-            raise MammoError(
-                f"{run} is a siamese run; Grad-CAM of the siamese towers is not implemented "
-                "(mammo explain supports scratch and vgg16/vgg19/resnet50 runs)"
-            )
         if cfg.input is None:
             table = explain_test_set(saved, cfg.n, cfg.batch_size, run_dir)
         else:
-            items = collect_items(Path(cfg.input), False, cfg.roi)
+            items = collect_items(Path(cfg.input), saved.pairs, cfg.roi)
             table = explain_items(saved, items, cfg.batch_size, run_dir, cfg.progress)
         return write_text(run_dir / EXPLANATIONS_FILE, table)
 

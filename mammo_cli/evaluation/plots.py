@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -160,21 +161,32 @@ def _overlay(ax, patch: np.ndarray, heatmap: np.ndarray, title: str, fontsize: i
     ax.axis("off")
 
 
-def save_gradcam_overlay(patch: np.ndarray, heatmap: np.ndarray, title: str, path: Path) -> Path:
-    """One patch with its Grad-CAM heatmap (jet, 40 % opaque) on top."""
-    fig, ax = plt.subplots(figsize=(3.2, 3.4))
-    _overlay(ax, patch, heatmap, title, fontsize=8)
+def _title_lines(titles: Sequence[str]) -> int:
+    return max((title.count("\n") + 1 for title in titles), default=1)
+
+
+def save_gradcam_overlay(
+    patches: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], titles: Sequence[str], path: Path
+) -> Path:
+    """Patches side by side (one, or a siamese pair), each with its Grad-CAM heatmap
+    (jet, 40 % opaque) on top."""
+    height = 3.0 + 0.2 * _title_lines(titles)
+    fig, axes = plt.subplots(1, len(patches), figsize=(3.2 * len(patches), height), squeeze=False)
+    for ax, patch, heatmap, title in zip(axes.flat, patches, heatmaps, titles, strict=True):
+        _overlay(ax, patch, heatmap, title, fontsize=8)
     return _save_figure(fig, path, dpi=100)
 
 
 def save_contact_sheet(
     patches: np.ndarray, heatmaps: np.ndarray, titles: list[str], path: Path, title: str
 ) -> Path:
-    """Grad-CAM overlays of several patches on one sheet, four a row."""
+    """Grad-CAM overlays of several patches on one sheet, four a row (siamese pairs: the
+    abnormality and baseline tiles next to each other)."""
     columns = min(4, len(patches))
     rows = -(-len(patches) // columns)
+    row_height = 2.2 + 0.2 * _title_lines(titles)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(2.4 * columns, 2.6 * rows + 0.4), squeeze=False
+        rows, columns, figsize=(2.4 * columns, row_height * rows + 0.4), squeeze=False
     )
     for ax in axes.flat:
         ax.axis("off")
