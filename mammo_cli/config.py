@@ -141,8 +141,10 @@ class TrainerConfig:
     #: (every core). conf/trainer/default.yaml reads $MAMMO_TF_THREADS, which the
     #: local_parallel and slurm launchers set so that parallel jobs share the CPU.
     threads: int | None = None
-    #: float32 | mixed_bfloat16 (CPU) | mixed_float16 (GPU); the output layer stays float32.
-    precision: str = "float32"
+    #: auto | float32 | mixed_bfloat16 (CPU) | mixed_float16 (GPU); the output layer stays
+    #: float32. auto: mixed_bfloat16 on CPUs with native bfloat16 (AMX, AVX-512 BF16) when
+    #: no GPU is present, float32 otherwise; metrics.json records the policy used.
+    precision: str = "auto"
 
 
 @dataclass
@@ -224,7 +226,7 @@ class PredictConfig:
 class ExplainConfig:
     """``mammo explain``: Grad-CAM heatmaps of a saved run's predictions."""
 
-    #: the run folder (a scratch or pretrained model; siamese/ensembles are refused).
+    #: the run folder (scratch, pretrained or siamese model; ensembles are refused).
     run: str = MISSING
     #: as for ``mammo predict``; null = the run's test set (contact sheet of n patches).
     input: str | None = None

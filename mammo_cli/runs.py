@@ -31,11 +31,17 @@ from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.io import write_json, write_text, write_with
 from mammo_cli.models import build_model
 from mammo_cli.models.ensemble import ENSEMBLE_OUTPUT_ACTIVATION
-from mammo_cli.tf_setup import set_thread_counts
+from mammo_cli.tf_setup import distribution_strategy, set_thread_counts
 from mammo_cli.training.augmentation import expand_offline
 from mammo_cli.training.checkpoint import CHECKPOINT_DIR, remove_checkpoint
 from mammo_cli.training.feature_cache import cacheable_split, fit_head_on_features
-from mammo_cli.training.fit import fit_model, seed_everything, set_precision
+from mammo_cli.training.fit import (
+    fit_model,
+    host_tensors,
+    prediction_dataset,
+    seed_everything,
+    set_precision,
+)
 from mammo_cli.training.loggers import build_logger_callbacks
 
 MODEL_FILE = "model.keras"
@@ -48,7 +54,8 @@ STATUS_FILE = "status.json"
 
 
 def _predict(model: keras.Model, images: ModelInput, batch_size: int) -> np.ndarray:
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    probs = model.predict(prediction_dataset(images, batch_size), verbose=0)
+    return np.asarray(probs, dtype=np.float64)
 
 
 def evaluate_model(
@@ -61,7 +68,8 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Predict the test set and compute the contract's metrics (loss included).
 
-    ``images`` is the model's input: patches, or the (abnormality, baseline) tuple.
+    ``images`` is the model's input: patches (stored dtype or scaled), or the
+    (abnormality, baseline) tuple.
     """
     return score_predictions(labels, _predict(model, images, batch_size), cfg, class_names)
 
@@ -163,11 +171,13 @@ def train_and_evaluate(
     started = time.perf_counter()
     set_thread_counts(cfg.trainer.threads)  # before TensorFlow runs its first op
     seed_everything(cfg.seed)
-    set_precision(cfg.trainer.precision)
+    precision = set_precision(cfg.trainer.precision)
     class_names = data.test.class_names
     n_classes = len(class_names)
-    # Built first: missing pretrained weights fail before any expensive work.
-    model = build_model(cfg.model, n_classes)
+    strategy = distribution_strategy()  # several GPUs: one model replica on each
+    with strategy.scope():
+        # Built first: missing pretrained weights fail before any expensive work.
+        model = build_model(cfg.model, n_classes)
     check_model_fits_task(model, cfg)
     train_idx, val_idx = stratified_split(
         data.train.labels,
@@ -175,22 +185,27 @@ def train_and_evaluate(
         cfg.seed if split_seed is None else split_seed,
         groups=data.train.groups,
     )
-    train_images = data.train.model_input()  # (abnormality, baseline) for pairs tasks
+    # stored dtype: each batch is scaled as it is fed (make_dataset); for pairs tasks
+    # the (abnormality, baseline) tuple
+    train_images = data.train.stored_input()
     train_labels = data.train.labels
     train = expand_offline(
         take(train_images, train_idx), train_labels[train_idx], cfg.augmentation, cfg.seed
     )
     val = (take(train_images, val_idx), train_labels[val_idx])
     del train_images
+    # one copy of each split from here on: tensors, the arrays just taken are released
+    train, val = (host_tensors(train[0]), train[1]), (host_tensors(val[0]), val[1])
     split = cacheable_split(model, cfg)
     loggers = build_logger_callbacks(cfg, run_dir)
     checkpoint_dir = run_dir / CHECKPOINT_DIR
-    if split is None:
-        fit = fit_model(model, train, val, cfg, n_classes, loggers, checkpoint_dir, resume)
-    else:
-        fit = fit_head_on_features(
-            *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume
-        )
+    with strategy.scope():  # the optimizer's variables are mirrored too
+        if split is None:
+            fit = fit_model(model, train, val, cfg, n_classes, loggers, checkpoint_dir, resume)
+        else:
+            fit = fit_head_on_features(
+                *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume
+            )
     n_train_samples = len(train[1])
     del train
     val_metrics = evaluate_model(model, *val, cfg, class_names, cfg.trainer.batch_size)
@@ -200,7 +215,7 @@ def train_and_evaluate(
 
     metrics = evaluate_model(
         model,
-        data.test.model_input(),
+        data.test.stored_input(),
         data.test.labels,
         cfg,
         class_names,
@@ -237,6 +252,7 @@ def train_and_evaluate(
             "seed": cfg.seed,
             "split_seed": cfg.seed if split_seed is None else split_seed,
             "split_grouped_by_patient": data.train.groups is not None,
+            "dtype_policy": precision,
             "n_params": int(model.count_params()),
             "data_dir": str(data.folder),
             "wall_time_s": round(time.perf_counter() - started, 2),
@@ -350,7 +366,7 @@ def evaluate_saved_run(
             f"has {len(class_names)} classes"
         )
     labels = task_data.test.labels
-    probs = _predict(model, task_data.test.model_input(), batch_size)
+    probs = _predict(model, task_data.test.stored_input(), batch_size)
     metrics = score_predictions(labels, probs, cfg, class_names)
     point = _roc_and_operating_point(
         labels, probs, cfg, class_names, target_sensitivity, run_dir / "roc_curve.png"

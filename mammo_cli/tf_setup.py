@@ -59,3 +59,19 @@ def set_thread_counts(threads: int | None) -> None:
     logging.getLogger(__name__).info(
         "TensorFlow threads: intra-op %d, inter-op %d", threads, threads
     )
+
+
+def distribution_strategy():
+    """``tf.distribute.MirroredStrategy`` over every visible GPU when there are several;
+    otherwise the strategy in effect (the default one: the single GPU, or the CPU).
+
+    Models built and trained inside its ``scope()`` keep one replica per GPU; each
+    batch of ``trainer.batch_size`` is split between them.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1 and not tf.distribute.has_strategy():
+        logging.getLogger(__name__).info("training on %d GPUs (MirroredStrategy)", len(gpus))
+        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    return tf.distribute.get_strategy()

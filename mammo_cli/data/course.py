@@ -196,15 +196,28 @@ def load_tensor(path: Path) -> np.ndarray:
     return images
 
 
+def pixel_scale(dtype: np.dtype) -> float:
+    """What patches of ``dtype`` are divided by to reach [0, 1]: the integer dtype's
+    maximum (65535 for uint16); 1 for floats, which are already in [0, 1] (checked at
+    load time)."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def with_channel_axis(images: np.ndarray) -> np.ndarray:
+    """The patches as (N, 150, 150, 1), in their stored dtype (a view, never a copy)."""
+    return images.reshape(len(images), IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """Scale patches to float32 in [0, 1] with a channel axis: (N, 150, 150, 1).
 
-    Integer input is divided by its dtype's maximum (65535 for uint16); float input is
-    already in [0, 1] (checked at load time). Converted chunk by chunk, so a memory-mapped
-    uint16 set is never held as float64.
+    Scaled by :func:`pixel_scale`, chunk by chunk, so a memory-mapped uint16 set is never
+    held as float64. (Training and evaluation instead scale each batch in the tf.data
+    graph, :func:`mammo_cli.training.fit.make_dataset`.)
     """
     out = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
-    scale = float(np.iinfo(images.dtype).max) if images.dtype.kind in "ui" else 1.0
+    scale = pixel_scale(images.dtype)
     for start in range(0, len(images), _CHUNK):
         chunk = np.asarray(images[start : start + _CHUNK], dtype=np.float32)
         out[start : start + len(chunk)] = (

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mammo_cli.data.course import CourseSplit, check_interleaving, to_model_input
+from mammo_cli.data.course import (
+    CourseSplit,
+    check_interleaving,
+    to_model_input,
+    with_channel_axis,
+)
 from mammo_cli.errors import MammoError
 
-#: what a model takes: scaled patches (N, 150, 150, 1), or for pairs tasks the tuple
-#: (abnormalities, baselines) of two such arrays, in the siamese model's input order.
+#: what a model takes: patches (N, 150, 150, 1), or for pairs tasks the tuple
+#: (abnormalities, baselines) of two such arrays, in the siamese model's input order;
+#: float32 in [0, 1], or still in their stored dtype where a tf.data pipeline scales them.
 ModelInput = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 PAIRS_TASK_HINT = "a pairs task such as task=siamese needs them even with data.require_pairs=false"
@@ -37,8 +43,15 @@ class TaskView:
         per_class = np.bincount(self.labels, minlength=len(self.class_names))
         return {name: int(n) for name, n in zip(self.class_names, per_class, strict=True)}
 
+    def stored_input(self) -> ModelInput:
+        """The model's input in the patches' stored dtype (views, no copy), for
+        :func:`~mammo_cli.training.fit.make_dataset`, which scales each batch."""
+        images = with_channel_axis(self.images)
+        return images if self.baselines is None else (images, with_channel_axis(self.baselines))
+
     def model_input(self) -> ModelInput:
-        """The model's input: scaled patches, or the (abnormality, baseline) tuple of them."""
+        """The model's input scaled to float32 in [0, 1]: patches, or the (abnormality,
+        baseline) tuple of them."""
         images = to_model_input(self.images)
         return images if self.baselines is None else (images, to_model_input(self.baselines))
 

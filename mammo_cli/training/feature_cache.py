@@ -24,7 +24,7 @@ from mammo_cli.config import TrainConfig
 from mammo_cli.data.tasks import ModelInput
 from mammo_cli.models.siamese import DIFFERENCE_LAYER, PAIR_INPUTS, TOWER_LAYER
 from mammo_cli.training.augmentation import training_augmenter
-from mammo_cli.training.fit import FitResult, fit_model
+from mammo_cli.training.fit import FitResult, fit_model, prediction_dataset
 
 #: the layer whose output is the cached feature vector
 FEATURES_LAYER = "flatten"
@@ -90,7 +90,7 @@ def cacheable_split(model: keras.Model, cfg: TrainConfig) -> tuple[keras.Model, 
 def extract_features(base: keras.Model, images: ModelInput, batch_size: int) -> ModelInput:
     """The base's output for every sample, float32, in input order (a tuple of arrays
     for a base with several outputs, e.g. the siamese pair's two feature vectors)."""
-    features = base.predict(images, batch_size=batch_size, verbose=0)
+    features = base.predict(prediction_dataset(images, batch_size), verbose=0)
     if isinstance(features, list | tuple):
         return tuple(np.asarray(part, dtype=np.float32) for part in features)  # type: ignore[return-value]
     return np.asarray(features, dtype=np.float32)
