@@ -294,11 +294,15 @@ def test_explain_a_siamese_run_refuses_single_images(siamese_run, tiny_course, t
     assert_user_error(result, "siamese", "interleaved pairs")
 
 
-def test_gradcam_on_a_real_vgg16_backbone(tiny_course):
-    """The nested keras.applications VGG16 (random weights, frozen as in fe mode)."""
-    model = build_pretrained(2, weights=None)
+@pytest.mark.parametrize(
+    "backbone, layer",
+    [("vgg16", "vgg16/block5_conv3"), ("resnet50", "resnet50/conv5_block3_3_conv")],
+)
+def test_gradcam_on_a_real_keras_applications_backbone(backbone, layer, tiny_course):
+    """The nested keras.applications backbone (random weights, frozen as in fe mode)."""
+    model = build_pretrained(2, backbone=backbone, weights=None)
     cam = build_gradcam(model)
-    assert cam.layer == "vgg16/block5_conv3"
+    assert cam.layer == layer
     patches = to_model_input(np.load(tiny_course / "public_test_tensor.npy")[1:7:2])
     heatmaps, probs = cam.heatmaps(patches)
     assert heatmaps.shape == (3, 150, 150)

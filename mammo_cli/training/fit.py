@@ -112,7 +112,7 @@ def make_dataset(
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
-    augmenter: keras.Model | None = None,
+    augmenter: keras.layers.Layer | None = None,
 ) -> tf.data.Dataset:
     """Batches of (input, one-hot label); shuffled and augmented only when asked.
 
