@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
 
 def write_course(
@@ -21,6 +23,38 @@ def write_course(
     np.save(folder / "public_test_tensor.npy", test[0])
     np.save(folder / "public_test_labels.npy", test[1])
     return folder
+
+
+def write_dicom(
+    path: Path,
+    pixels: np.ndarray,
+    study: str | None = None,
+    series: str | None = None,
+    monochrome1: bool = False,
+    rle: bool = False,
+) -> None:
+    """A single-frame MONOCHROME2 (or 1) DICOM of ``pixels`` (uint8/uint16), optionally
+    RLE-compressed; new study/series UIDs unless given."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
+    ds.StudyInstanceUID = study or generate_uid()
+    ds.SeriesInstanceUID = series or generate_uid()
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
+    bits = 8 if pixels.dtype == np.uint8 else 16
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit, ds.PixelRepresentation = bits - 1, 0
+    # MONOCHROME1 stores tissue dark: readers must invert it back
+    ds.PixelData = (np.iinfo(pixels.dtype).max - pixels if monochrome1 else pixels).tobytes()
+    if rle:
+        ds.compress(RLELossless)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
 
 
 def run_mammo(

@@ -12,8 +12,6 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sklearn.metrics import roc_curve
 
 from mammo_cli.data.course import to_model_input
@@ -22,7 +20,7 @@ from mammo_cli.evaluation.gradcam import build_gradcam
 from mammo_cli.evaluation.metrics import operating_point
 from mammo_cli.inference import collect_items, decide, explain_items, most_confident, open_run
 from mammo_cli.models.pretrained import build_pretrained
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
+from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo, write_dicom
 
 CLASSES = ("mass", "calcification")  # task 2.1; course labels 1, 2 -> mass, 3, 4 -> calc
 
@@ -310,22 +308,6 @@ def test_gradcam_on_a_real_keras_applications_backbone(backbone, layer, tiny_cou
     np.testing.assert_allclose(probs, model.predict(patches, verbose=0), rtol=1e-4, atol=1e-6)
 
 
-def _write_dicom(path: Path, pixels: np.ndarray) -> None:
-    """A single-frame 16-bit MONOCHROME2 DICOM of ``pixels`` (uint16)."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-
-
 def test_dicom_mammograms_with_an_roi(scratch_run, tiny_course, tensor_predictions, tmp_path):
     """A test patch pasted into a larger image at the ROI is predicted as the patch itself;
     a corrupt DICOM and one smaller than the ROI get error rows."""
@@ -334,8 +316,8 @@ def test_dicom_mammograms_with_an_roi(scratch_run, tiny_course, tensor_predictio
     full[90:240, 120:270] = patch  # rows y0..y1, columns x0..x1
     folder = tmp_path / "dicoms"
     folder.mkdir()
-    _write_dicom(folder / "full.dcm", full)
-    _write_dicom(folder / "small.dcm", full[:100, :100])
+    write_dicom(folder / "full.dcm", full)
+    write_dicom(folder / "small.dcm", full[:100, :100])
     (folder / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
     rows = {
         row["id"]: row for row in _predict(scratch_run, folder, tmp_path, "roi=[120,90,270,240]")
@@ -353,7 +335,7 @@ def test_dicom_mammograms_with_an_roi(scratch_run, tiny_course, tensor_predictio
 
 
 def test_an_empty_roi_is_a_user_error(scratch_run, tmp_path):
-    _write_dicom(tmp_path / "full.dcm", np.zeros((200, 200), dtype=np.uint16))
+    write_dicom(tmp_path / "full.dcm", np.zeros((200, 200), dtype=np.uint16))
     result = run_mammo(
         "predict", f"run={scratch_run}", f"input={tmp_path / 'full.dcm'}", "roi=[50,10,40,60]",
         cwd=tmp_path,

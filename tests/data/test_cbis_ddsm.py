@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 pydicom = pytest.importorskip("pydicom")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid  # noqa: E402
+from pydicom.uid import RLELossless  # noqa: E402
 
 from mammo_cli.data.cbis_ddsm import (  # noqa: E402
     PatchOptions,
@@ -26,7 +25,13 @@ from mammo_cli.data.cbis_ddsm import (  # noqa: E402
 )
 from mammo_cli.data.course import load_split  # noqa: E402
 from mammo_cli.errors import MammoError  # noqa: E402
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    assert_user_error,
+    read_metrics,
+    run_folders,
+    run_mammo,
+    write_dicom,
+)
 
 SHARED_CSVS = Path(__file__).resolve().parents[3] / "shared" / "data" / "cbis-ddsm"
 # Header lines exactly as in the real files (note the two density spellings).
@@ -82,35 +87,6 @@ def expected_patch(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndar
     rows = top + np.floor((np.arange(PATCH) + 0.5) * (bottom - top) / PATCH).astype(int)
     cols = left + np.floor((np.arange(PATCH) + 0.5) * (right - left) / PATCH).astype(int)
     return image[np.ix_(rows, cols)]
-
-
-def write_dicom(
-    path: Path,
-    pixels: np.ndarray,
-    study: str,
-    series: str,
-    monochrome1: bool = False,
-    rle: bool = False,
-) -> None:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
-    bits = 8 if pixels.dtype == np.uint8 else 16
-    ds.BitsAllocated = ds.BitsStored = bits
-    ds.HighBit, ds.PixelRepresentation = bits - 1, 0
-    # MONOCHROME1 stores tissue dark: prepare must invert it back
-    ds.PixelData = (np.iinfo(pixels.dtype).max - pixels if monochrome1 else pixels).tobytes()
-    if rle:
-        ds.compress(RLELossless)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
 
 
 def uid(n: int, kind: int) -> str:
