@@ -60,14 +60,15 @@ def main() -> None:
     from mammo_cli.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from mammo_cli.data.tasks import Samples
     from mammo_cli.models import build_model
     from mammo_cli.training.feature_cache import extract_features, frozen_base_split
     from mammo_cli.training.fit import fit_model, seed_everything
 
     cfg = bench_config(args.epochs)
     rng = np.random.default_rng(0)
-    train = rng.random((args.train, 150, 150, 1), dtype=np.float32), np.arange(args.train) % 2
-    val = rng.random((args.val, 150, 150, 1), dtype=np.float32), np.arange(args.val) % 2
+    train = Samples(rng.random((args.train, 150, 150, 1), np.float32), np.arange(args.train) % 2)
+    val = Samples(rng.random((args.val, 150, 150, 1), np.float32), np.arange(args.val) % 2)
 
     seed_everything(cfg.seed)
     uncached = fit_model(build_model(cfg.model, 2), train, val, cfg, 2)
@@ -75,10 +76,12 @@ def main() -> None:
     seed_everything(cfg.seed)
     base, head = frozen_base_split(build_model(cfg.model, 2))
     started = time.perf_counter()
-    train_features = extract_features(base, train[0], cfg.trainer.batch_size)
-    val_features = extract_features(base, val[0], cfg.trainer.batch_size)
+    train_features = extract_features(base, train.inputs, cfg.trainer.batch_size)
+    val_features = extract_features(base, val.inputs, cfg.trainer.batch_size)
     extraction_s = time.perf_counter() - started
-    cached = fit_model(head, (train_features, train[1]), (val_features, val[1]), cfg, 2)
+    cached = fit_model(
+        head, Samples(train_features, train.labels), Samples(val_features, val.labels), cfg, 2
+    )
 
     uncached_s, cached_s = per_epoch(uncached.epoch_seconds), per_epoch(cached.epoch_seconds)
     results = {

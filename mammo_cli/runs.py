@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from mammo_cli.config import DataConfig, TrainConfig
 from mammo_cli.data.dataset import TaskData, load_task_data
 from mammo_cli.data.splits import stratified_split
-from mammo_cli.data.tasks import ModelInput, take
+from mammo_cli.data.tasks import ModelInput, Samples, take
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy, operating_point
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves, save_roc_curve
@@ -53,25 +53,27 @@ METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
 
 
-def _predict(model: keras.Model, images: ModelInput, batch_size: int) -> np.ndarray:
-    probs = model.predict(prediction_dataset(images, batch_size), verbose=0)
+def _predict(
+    model: keras.Model, images: ModelInput, batch_size: int, rows: np.ndarray | None = None
+) -> np.ndarray:
+    probs = model.predict(prediction_dataset(images, batch_size, rows), verbose=0)
     return np.asarray(probs, dtype=np.float64)
 
 
 def evaluate_model(
     model: keras.Model,
-    images: ModelInput,
-    labels: np.ndarray,
+    samples: Samples,
     cfg: TrainConfig,
     class_names: list[str],
     batch_size: int,
 ) -> dict[str, Any]:
-    """Predict the test set and compute the contract's metrics (loss included).
+    """Predict ``samples`` and compute the contract's metrics (loss included).
 
-    ``images`` is the model's input: patches (stored dtype or scaled), or the
+    Their input is the model's: patches (stored dtype or scaled), or the
     (abnormality, baseline) tuple.
     """
-    return score_predictions(labels, _predict(model, images, batch_size), cfg, class_names)
+    probs = _predict(model, samples.inputs, batch_size, samples.rows)
+    return score_predictions(samples.labels, probs, cfg, class_names)
 
 
 def score_predictions(
@@ -186,16 +188,22 @@ def train_and_evaluate(
         groups=data.train.groups,
     )
     # stored dtype: each batch is scaled as it is fed (make_dataset); for pairs tasks
-    # the (abnormality, baseline) tuple
-    train_images = data.train.stored_input()
+    # the (abnormality, baseline) tuple. Both splits pick their rows from the task
+    # view's patches, which TensorFlow shares rather than copies (host_tensors).
+    patches = host_tensors(data.train.stored_input())
     train_labels = data.train.labels
-    train = expand_offline(
-        take(train_images, train_idx), train_labels[train_idx], cfg.augmentation, cfg.seed
-    )
-    val = (take(train_images, val_idx), train_labels[val_idx])
-    del train_images
-    # one copy of each split from here on: tensors, the arrays just taken are released
-    train, val = (host_tensors(train[0]), train[1]), (host_tensors(val[0]), val[1])
+    val = Samples(patches, train_labels[val_idx], val_idx)
+    if cfg.augmentation.offline_copies:
+        train = Samples(
+            *expand_offline(
+                take(data.train.stored_input(), train_idx),
+                train_labels[train_idx],
+                cfg.augmentation,
+                cfg.seed,
+            )
+        )
+    else:
+        train = Samples(patches, train_labels[train_idx], train_idx)
     split = cacheable_split(model, cfg)
     loggers = build_logger_callbacks(cfg, run_dir)
     checkpoint_dir = run_dir / CHECKPOINT_DIR
@@ -206,17 +214,16 @@ def train_and_evaluate(
             fit = fit_head_on_features(
                 *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume
             )
-    n_train_samples = len(train[1])
+    n_train_samples = len(train.labels)
     del train
-    val_metrics = evaluate_model(model, *val, cfg, class_names, cfg.trainer.batch_size)
+    val_metrics = evaluate_model(model, val, cfg, class_names, cfg.trainer.batch_size)
     save_model(model, run_dir / MODEL_FILE)
     write_text(run_dir / "history.csv", _history_csv(fit.history))
     save_curves(fit.history, run_dir / "curves.png")
 
     metrics = evaluate_model(
         model,
-        data.test.stored_input(),
-        data.test.labels,
+        Samples(data.test.stored_input(), data.test.labels),
         cfg,
         class_names,
         cfg.trainer.batch_size,

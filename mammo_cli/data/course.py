@@ -204,6 +204,28 @@ def pixel_scale(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
+#: byte alignment that lets TensorFlow use an array's memory without copying it
+TENSOR_ALIGNMENT = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """An uninitialised C-contiguous array that starts on a :data:`TENSOR_ALIGNMENT`-byte
+    boundary, so the training pipeline can share it with TensorFlow instead of holding
+    a second copy (:func:`mammo_cli.training.fit.host_tensors`)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(nbytes + TENSOR_ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % TENSOR_ALIGNMENT
+    return buffer[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_rows(images: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``images[index]`` copied into an :func:`aligned_empty` array."""
+    out = aligned_empty((len(index), *images.shape[1:]), images.dtype)
+    # the indices are valid; mode "clip" spares the full-size buffer that "raise" uses
+    return np.take(images, index, axis=0, out=out, mode="clip")
+
+
 def with_channel_axis(images: np.ndarray) -> np.ndarray:
     """The patches as (N, 150, 150, 1), in their stored dtype (a view, never a copy)."""
     return images.reshape(len(images), IMAGE_SIZE, IMAGE_SIZE, 1)

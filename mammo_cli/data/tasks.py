@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from mammo_cli.data.course import (
     CourseSplit,
+    aligned_rows,
     check_interleaving,
     to_model_input,
     with_channel_axis,
@@ -56,6 +58,16 @@ class TaskView:
         return images if self.baselines is None else (images, to_model_input(self.baselines))
 
 
+class Samples(NamedTuple):
+    """Samples to train or evaluate on: ``labels[k]`` is the class of sample ``rows[k]``
+    of ``inputs`` (of sample ``k`` when ``rows`` is None). A train/validation split is two
+    ``Samples`` sharing one ``inputs``, so no split copies the patches."""
+
+    inputs: ModelInput
+    labels: np.ndarray
+    rows: np.ndarray | None = None
+
+
 def take(inputs: ModelInput, index: np.ndarray) -> ModelInput:
     """The samples at ``index`` of a model input (both members of a pair together)."""
     if isinstance(inputs, tuple):
@@ -92,17 +104,17 @@ def select_task(
         mapped = lookup[split.labels[1::2]]
         keep = np.flatnonzero(mapped >= 0)
         view = TaskView(
-            images=np.asarray(split.images[2 * keep + 1]),
+            images=aligned_rows(split.images, 2 * keep + 1),
             labels=mapped[keep],
             class_names=list(classes),
-            baselines=np.asarray(split.images[2 * keep]),
+            baselines=aligned_rows(split.images, 2 * keep),
             groups=None if split.groups is None else split.groups[2 * keep + 1],
         )
     else:
         mapped = lookup[split.labels]
         keep = np.flatnonzero(mapped >= 0)
         view = TaskView(
-            images=np.asarray(split.images[keep]),
+            images=aligned_rows(split.images, keep),
             labels=mapped[keep],
             class_names=list(classes),
             groups=None if split.groups is None else split.groups[keep],

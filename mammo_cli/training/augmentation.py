@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import layers
 
 from mammo_cli.config import AugmentationConfig
-from mammo_cli.data.course import to_model_input
+from mammo_cli.data.course import aligned_empty, to_model_input
 from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
 
@@ -232,7 +232,7 @@ def expand_offline(
 
     def expand(patches: np.ndarray) -> np.ndarray:
         n = len(patches)
-        expanded = np.empty((n * (copies + 1), *patches.shape[1:]), dtype=np.float32)
+        expanded = aligned_empty((n * (copies + 1), *patches.shape[1:]), np.float32)
         expanded[:n] = to_model_input(patches)
         batch = 256
         for copy in range(1, copies + 1):

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from mammo_cli.config import TrainConfig
-from mammo_cli.data.tasks import ModelInput
+from mammo_cli.data.tasks import ModelInput, Samples
 from mammo_cli.models.siamese import DIFFERENCE_LAYER, PAIR_INPUTS, TOWER_LAYER
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.fit import FitResult, fit_model, prediction_dataset
@@ -87,10 +87,13 @@ def cacheable_split(model: keras.Model, cfg: TrainConfig) -> tuple[keras.Model, 
     return frozen_base_split(model)
 
 
-def extract_features(base: keras.Model, images: ModelInput, batch_size: int) -> ModelInput:
-    """The base's output for every sample, float32, in input order (a tuple of arrays
-    for a base with several outputs, e.g. the siamese pair's two feature vectors)."""
-    features = base.predict(prediction_dataset(images, batch_size), verbose=0)
+def extract_features(
+    base: keras.Model, images: ModelInput, batch_size: int, rows: np.ndarray | None = None
+) -> ModelInput:
+    """The base's output for every sample (for ``images[rows]`` with ``rows``), float32,
+    in order (a tuple of arrays for a base with several outputs, e.g. the siamese pair's
+    two feature vectors)."""
+    features = base.predict(prediction_dataset(images, batch_size, rows), verbose=0)
     if isinstance(features, list | tuple):
         return tuple(np.asarray(part, dtype=np.float32) for part in features)  # type: ignore[return-value]
     return np.asarray(features, dtype=np.float32)
@@ -99,8 +102,8 @@ def extract_features(base: keras.Model, images: ModelInput, batch_size: int) -> 
 def fit_head_on_features(
     base: keras.Model,
     head: keras.Model,
-    train: tuple[ModelInput, np.ndarray],
-    val: tuple[ModelInput, np.ndarray],
+    train: Samples,
+    val: Samples,
     cfg: TrainConfig,
     n_classes: int,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -110,12 +113,10 @@ def fit_head_on_features(
     """Compute the base's features of ``train`` and ``val`` once, then ``fit_model`` the head
     (checkpointed and resumed as :func:`fit_model` says)."""
     batch_size = cfg.trainer.batch_size
-    train_features = extract_features(base, train[0], batch_size)
-    val_features = extract_features(base, val[0], batch_size)
     return fit_model(
         head,
-        (train_features, train[1]),
-        (val_features, val[1]),
+        Samples(extract_features(base, train.inputs, batch_size, train.rows), train.labels),
+        Samples(extract_features(base, val.inputs, batch_size, val.rows), val.labels),
         cfg,
         n_classes,
         extra_callbacks,

@@ -12,8 +12,8 @@ import tensorflow as tf
 from hydra.utils import instantiate
 
 from mammo_cli.config import TrainConfig
-from mammo_cli.data.course import pixel_scale
-from mammo_cli.data.tasks import ModelInput
+from mammo_cli.data.course import TENSOR_ALIGNMENT, pixel_scale
+from mammo_cli.data.tasks import ModelInput, Samples
 from mammo_cli.errors import MammoError
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.callbacks import EpochTimer, RichProgress
@@ -95,14 +95,31 @@ def _gathered(inputs: ModelInput, index: tf.Tensor) -> ModelInput:
     return tf.nest.map_structure(lambda part: scale_batch(tf.gather(part, index)), inputs)
 
 
+def _shares_memory_with_tensorflow(array: np.ndarray) -> bool:
+    """Whether TensorFlow can wrap ``array`` without a copy (it needs aligned memory)."""
+    return (
+        array.flags.c_contiguous
+        and array.flags.writeable
+        and array.ctypes.data % TENSOR_ALIGNMENT == 0
+        and array.dtype.kind in "uif"
+    )
+
+
+def _host_tensor(part: np.ndarray | tf.Tensor) -> tf.Tensor:
+    if isinstance(part, np.ndarray) and _shares_memory_with_tensorflow(part):
+        return tf.experimental.dlpack.from_dlpack(part.__dlpack__())
+    return tf.convert_to_tensor(part)
+
+
 def host_tensors(images: ModelInput) -> ModelInput:
     """``images`` as tensors in host memory, where the tf.data pipeline gathers batches
     from them whatever device the model runs on (tensors are returned as they are).
 
-    Converting once and dropping the arrays keeps a single copy of a split in memory.
+    Arrays allocated aligned (a task view's patches, :func:`~mammo_cli.data.course.aligned_rows`)
+    are shared with TensorFlow through DLPack, not copied; others are copied once.
     """
     with tf.device("/cpu:0"):
-        return tf.nest.map_structure(tf.convert_to_tensor, images)
+        return tf.nest.map_structure(_host_tensor, images)
 
 
 def make_dataset(
@@ -111,27 +128,33 @@ def make_dataset(
     n_classes: int,
     batch_size: int,
     *,
+    rows: np.ndarray | None = None,
     shuffle_seed: int | None = None,
     augmenter: keras.layers.Layer | None = None,
 ) -> tf.data.Dataset:
     """Batches of (input, one-hot label); shuffled and augmented only when asked.
 
     ``images`` is a patch array, or a tuple of them for a multi-input model (the
-    siamese pairs); the augmenter then transforms each member independently. Patches
-    stay in their stored dtype (uint16 from a course file) and are held once, as
-    tensors; each batch is gathered in one op and scaled to [0, 1] in the graph
-    (:func:`scale_batch`). The (seeded) shuffle permutes indices, so no shuffle buffer
-    keeps a second copy of the set.
+    siamese pairs); the augmenter then transforms each member independently. With
+    ``rows``, sample ``k`` is ``images[rows[k]]`` with class ``labels[k]`` (a split that
+    shares the task's patches, :class:`~mammo_cli.data.tasks.Samples`). Patches stay in
+    their stored dtype (uint16 from a course file) and are held once, as tensors; each
+    batch is gathered in one op and scaled to [0, 1] in the graph (:func:`scale_batch`).
+    The (seeded) shuffle permutes positions, so no shuffle buffer keeps a second copy.
     """
     onehot = keras.utils.to_categorical(labels, n_classes).astype(np.float32)
     inputs = host_tensors(images)
     targets = tf.convert_to_tensor(onehot)
+    row_of = None if rows is None else tf.constant(rows, tf.int64)
     dataset = tf.data.Dataset.range(len(labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(
-        lambda index: (_gathered(inputs, index), tf.gather(targets, index))
-    )
+
+    def batch(positions: tf.Tensor) -> tuple[ModelInput, tf.Tensor]:
+        index = positions if row_of is None else tf.gather(row_of, positions)
+        return _gathered(inputs, index), tf.gather(targets, positions)
+
+    dataset = dataset.batch(batch_size).map(batch)
     if augmenter is not None:
 
         def augment(x):
@@ -147,14 +170,22 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def prediction_dataset(images: ModelInput, batch_size: int) -> tf.data.Dataset:
-    """Batches of ``images`` in order, scaled as :func:`make_dataset` scales them, for
-    ``model.predict``."""
+def prediction_dataset(
+    images: ModelInput, batch_size: int, rows: np.ndarray | None = None
+) -> tf.data.Dataset:
+    """Batches of ``images`` in order (of ``images[rows]`` with ``rows``), scaled as
+    :func:`make_dataset` scales them, for ``model.predict``."""
     inputs = host_tensors(images)
-    n_samples = len(tf.nest.flatten(images)[0])
-    dataset = tf.data.Dataset.range(n_samples).batch(batch_size)
+    if rows is None:
+        dataset = tf.data.Dataset.range(len(tf.nest.flatten(images)[0]))
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(rows, dtype=np.int64))
     # a 1-tuple: Keras would read a bare (abnormality, baseline) tuple as (input, target)
-    return dataset.map(lambda index: (_gathered(inputs, index),)).prefetch(tf.data.AUTOTUNE)
+    return (
+        dataset.batch(batch_size)
+        .map(lambda index: (_gathered(inputs, index),))
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
@@ -172,8 +203,8 @@ def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
 
 def fit_model(
     model: keras.Model,
-    train: tuple[ModelInput, np.ndarray],
-    val: tuple[ModelInput, np.ndarray],
+    train: Samples,
+    val: Samples,
     cfg: TrainConfig,
     n_classes: int,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -182,11 +213,12 @@ def fit_model(
 ) -> FitResult:
     """Train ``model`` on ``train`` with early stopping on ``val``; best weights restored.
 
-    ``train`` and ``val`` are (input, class index) pairs; the input is a tuple of arrays
-    for a multi-input model. ``extra_callbacks`` (the run's loggers) run after the
-    routine's own. With ``checkpoint_dir`` the training state is saved there after every
-    epoch, and with ``resume`` the fit continues from the checkpoint found there
-    (:mod:`mammo_cli.training.checkpoint`). SIGTERM interrupts the fit like Ctrl-C.
+    The samples' input is a tuple of arrays for a multi-input model; ``train`` and
+    ``val`` may share it (their ``rows`` pick the samples). ``extra_callbacks`` (the
+    run's loggers) run after the routine's own. With ``checkpoint_dir`` the training
+    state is saved there after every epoch, and with ``resume`` the fit continues from
+    the checkpoint found there (:mod:`mammo_cli.training.checkpoint`). SIGTERM
+    interrupts the fit like Ctrl-C.
     """
     trainer = cfg.trainer
     if trainer.epochs < 1 or trainer.batch_size < 1 or trainer.patience < 0:
@@ -195,15 +227,17 @@ def fit_model(
             f"trainer.patience={trainer.patience}; expected epochs >= 1, batch_size >= 1, "
             "patience >= 0"
         )
-    weights = class_weights(cfg.class_weights, train[1], n_classes)
+    weights = class_weights(cfg.class_weights, train.labels, n_classes)
     train_ds = make_dataset(
-        *train,
+        train.inputs,
+        train.labels,
         n_classes,
         trainer.batch_size,
+        rows=train.rows,
         shuffle_seed=cfg.seed,
         augmenter=training_augmenter(cfg.augmentation, cfg.seed),
     )
-    val_ds = make_dataset(*val, n_classes, trainer.batch_size)
+    val_ds = make_dataset(val.inputs, val.labels, n_classes, trainer.batch_size, rows=val.rows)
     compile_model(model, cfg)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=trainer.patience, restore_best_weights=True

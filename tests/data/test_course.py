@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mammo_cli.data.course import load_split, to_model_input
+from mammo_cli.data.course import TENSOR_ALIGNMENT, aligned_rows, load_split, to_model_input
 from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import select_task
 from mammo_cli.errors import MammoError
@@ -170,6 +170,17 @@ def test_task_views_map_labels(tiny_course):
     np.testing.assert_array_equal(mass_calc.labels, expected)
     three = select_task(split, {"baseline": [0], "mass": [1, 2], "calcification": [3, 4]}, "train")
     assert len(three.labels) == 80 and three.counts()["baseline"] == 40
+    np.testing.assert_array_equal(mass_calc.images, split.images[1::2])
+
+
+def test_task_views_copy_the_patches_into_aligned_memory(tiny_course):
+    """Aligned, so TensorFlow shares the task's patches instead of copying them."""
+    split = load_split(tiny_course, "train")
+    index = np.array([5, 0, 7, 7])
+    rows = aligned_rows(split.images, index)
+    assert rows.ctypes.data % TENSOR_ALIGNMENT == 0 and rows.flags.c_contiguous
+    assert rows.dtype == split.images.dtype and not isinstance(rows, np.memmap)
+    np.testing.assert_array_equal(rows, split.images[index])
 
 
 def test_stratified_split_is_seeded_and_keeps_proportions():

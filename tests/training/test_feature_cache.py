@@ -11,6 +11,7 @@ from mammo_cli.config import (
     SiameseModelConfig,
     TrainConfig,
 )
+from mammo_cli.data.tasks import Samples
 from mammo_cli.models import build_model
 from mammo_cli.models.scratch import build_scratch
 from mammo_cli.training.feature_cache import (
@@ -29,9 +30,9 @@ def config(**model) -> TrainConfig:
     return cfg
 
 
-def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def data(n: int, seed: int) -> Samples:
     rng = np.random.default_rng(seed)
-    return rng.random((n, 150, 150, 1), dtype=np.float32), np.arange(n) % 2
+    return Samples(rng.random((n, 150, 150, 1), dtype=np.float32), np.arange(n) % 2)
 
 
 def test_cached_head_training_matches_the_uncached_path():
@@ -84,9 +85,10 @@ def test_siamese_split_caches_both_towers_and_shares_the_head():
     base, head = cacheable_split(model, cfg)
     assert base.output_shape == [(None, 8192), (None, 8192)]
     assert head.count_params() == 2_097_922
-    (a, labels), (b, _) = data(8, 0), data(8, 1)
+    (a, labels, _), (b, _, _) = data(8, 0), data(8, 1)
     before = model.predict((a, b), verbose=0)
-    fit_head_on_features(base, head, ((a, b), labels), ((a[:4], b[:4]), labels[:4]), cfg, 2)
+    train, val = Samples((a, b), labels), Samples((a, b), labels[:4], np.arange(4))
+    fit_head_on_features(base, head, train, val, cfg, 2)
     after = model.predict((a, b), verbose=0)
     assert not np.allclose(before, after)  # training the head trained the full model
     features = base.predict((a, b), verbose=0)
