@@ -102,6 +102,7 @@ def _shares_memory_with_tensorflow(array: np.ndarray) -> bool:
         and array.flags.writeable
         and array.ctypes.data % TENSOR_ALIGNMENT == 0
         and array.dtype.kind in "uif"
+        and array.dtype.isnative
     )
 
 

@@ -26,6 +26,9 @@ def test_aligned_patches_are_shared_with_tensorflow_and_others_copied():
     copied = host_tensors(unaligned)
     unaligned[0, 0, 0, 0] = 7
     assert int(copied[0, 0, 0, 0]) == 0
+    big_endian = aligned_rows(shared.astype(">u2"), np.arange(3))  # from a big-endian .npy
+    assert big_endian.dtype == np.dtype(">u2")
+    np.testing.assert_array_equal(host_tensors(big_endian).numpy(), shared)
 
 
 def test_rows_pick_the_same_batches_as_a_copied_split():
