@@ -38,7 +38,7 @@ RESULTS = HERE / "results.json"
 BENCHMARKS = {
     "pipeline": (
         "bench_pipeline.py",
-        ["--epochs", "20", "--seeds", "5", "--bf16"],
+        ["--epochs", "20", "--seeds", "10", "--bf16"],
         ["--epochs", "3", "--seeds", "1", "--bf16"],
     ),
     "feature_cache": ("bench_feature_cache.py", [], ["--train", "128", "--epochs", "3"]),
