@@ -23,7 +23,7 @@ from hydra import compose, initialize_config_module
 
 from mammo_cli.cli import quote_numeric_choices
 from mammo_cli.config import TrainConfig, register_configs
-from mammo_cli.io import write_json
+from mammo_cli.files import write_json
 
 RESULTS = Path(__file__).with_name("results.json")
 

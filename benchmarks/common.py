@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from mammo_cli.io import write_json
+from mammo_cli.files import write_json
 
 
 def compose_train(overrides: list[str]):

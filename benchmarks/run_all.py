@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mammo_cli.io import write_json
+from mammo_cli.files import write_json
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"

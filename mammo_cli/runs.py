@@ -28,7 +28,7 @@ from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy, operating_point
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves, save_roc_curve
 from mammo_cli.evaluation.reports import SCORES
-from mammo_cli.io import write_json, write_text, write_with
+from mammo_cli.files import write_json, write_text, write_with
 from mammo_cli.models import build_model
 from mammo_cli.models.ensemble import ENSEMBLE_OUTPUT_ACTIVATION
 from mammo_cli.tf_setup import distribution_strategy, set_thread_counts

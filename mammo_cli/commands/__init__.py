@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.errors import MammoError
-from mammo_cli.io import write_json, write_text
+from mammo_cli.files import write_json, write_text
 from mammo_cli.training.tracking import tracked_run
 
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from mammo_cli.evaluation.plots import (
     save_samples,
     save_split_distribution,
 )
-from mammo_cli.io import write_json
+from mammo_cli.files import write_json
 
 
 def _raw_counts(labels: np.ndarray) -> dict[str, int]:

@@ -108,7 +108,7 @@ def evaluate_ensemble(
     """
     from mammo_cli.data.dataset import load_task_data
     from mammo_cli.evaluation.plots import save_confusion_matrix
-    from mammo_cli.io import write_json, write_text
+    from mammo_cli.files import write_json, write_text
     from mammo_cli.models.ensemble import Member, build_ensemble
     from mammo_cli.runs import (
         ENSEMBLE_FILE,

@@ -16,6 +16,7 @@ def run(cfg: DictConfig) -> int:
     from rich.console import Console
 
     from mammo_cli.errors import MammoError
+    from mammo_cli.files import write_text
     from mammo_cli.inference import (
         EXPLANATIONS_FILE,
         OVERLAY_DIR,
@@ -24,7 +25,6 @@ def run(cfg: DictConfig) -> int:
         explain_test_set,
         open_run,
     )
-    from mammo_cli.io import write_text
     from mammo_cli.runs import is_ensemble_run
 
     def body(run_dir: Path) -> Path:

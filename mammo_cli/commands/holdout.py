@@ -33,7 +33,7 @@ from mammo_cli.evaluation.reports import (
     print_table,
     score_summary,
 )
-from mammo_cli.io import write_json, write_text
+from mammo_cli.files import write_json, write_text
 from mammo_cli.tf_setup import import_tensorflow_quietly
 from mammo_cli.training.tracking import check_logger, tracked_run
 

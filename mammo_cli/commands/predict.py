@@ -16,6 +16,7 @@ def run(cfg: DictConfig) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from mammo_cli.files import write_text
     from mammo_cli.inference import (
         PREDICTIONS_FILE,
         check_threshold,
@@ -25,7 +26,6 @@ def run(cfg: DictConfig) -> int:
         predicted_counts,
         predictions_csv,
     )
-    from mammo_cli.io import write_text
 
     def body(run_dir: Path) -> dict[str, int]:
         saved = open_run(Path(cfg.run))

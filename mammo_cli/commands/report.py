@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
-from mammo_cli.io import write_text
+from mammo_cli.files import write_text
 
 USAGE = "usage: mammo report <folder>   (a multirun folder, or any folder of run folders)"
 MARKDOWN_FILE = "report.md"

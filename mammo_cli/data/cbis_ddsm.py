@@ -53,7 +53,7 @@ import numpy as np
 
 from mammo_cli.data.course import RAW_LABELS, SPLIT_FILES
 from mammo_cli.errors import MammoError
-from mammo_cli.io import atomic_path, write_json, write_text, write_with
+from mammo_cli.files import atomic_path, write_json, write_text, write_with
 
 CSV_PATTERN = re.compile(r"^(mass|calc)_case_description_(train|test)_set\.csv$", re.IGNORECASE)
 REQUIRED_COLUMNS = (

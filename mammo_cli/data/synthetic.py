@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mammo_cli.io import write_with
+from mammo_cli.files import write_with
 
 DEMO_TRAIN_PAIRS = 500  # abnormality/baseline pairs in the training set
 DEMO_TEST_PAIRS = 150

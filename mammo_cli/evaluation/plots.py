@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-from mammo_cli.io import write_with  # noqa: E402
+from mammo_cli.files import write_with  # noqa: E402
 
 
 def _save_figure(fig: plt.Figure, path: Path, dpi: int) -> Path:

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from mammo_cli.errors import MammoError
-from mammo_cli.io import write_with
+from mammo_cli.files import write_with
 from mammo_cli.training.callbacks import EpochTimer
 
 #: the checkpoint folder inside a run folder, and its one file
