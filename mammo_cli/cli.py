@@ -62,42 +62,47 @@ Set HYDRA_FULL_ERROR=1 to see a full traceback on errors.
 # Config groups whose option names look like numbers (task=2.1, task=4). Hydra parses
 # an unquoted 2.1 as a float and refuses it as a group choice, so these values are
 # quoted before Hydra sees them: task=2.1,2.2 becomes task='2.1','2.2'.
-_NUMERIC_GROUPS = ("task",)
+_NUMERIC_GROUPS = ("task", "recipe")
 _NUMERIC_CHOICE = re.compile(
     r"^(?P<key>[+~]{0,2}(?:" + "|".join(_NUMERIC_GROUPS) + r"))="
     r"(?P<values>[0-9][0-9.]*(?:,[0-9][0-9.]*)*)$"
 )
+# Characters that make a value more than one plain string for Hydra's override grammar.
+_GRAMMAR = set(",[]{}()'\"$\\ ")
 
 
-def quote_numeric_choices(overrides: Sequence[str]) -> list[str]:
-    """Quote numeric config-group choices so that ``task=2.1`` works as typed."""
+def quote_values(overrides: Sequence[str]) -> list[str]:
+    """Quote what Hydra's grammar would misread: numeric group choices (``task=2.1``
+    works as typed) and plain values with non-ASCII characters (``data.dir=/données``)."""
     quoted = []
     for override in overrides:
         match = _NUMERIC_CHOICE.match(override)
+        key, sep, value = override.partition("=")
         if match:
             values = ",".join(f"'{value}'" for value in match["values"].split(","))
             override = f"{match['key']}={values}"
+        elif sep and not value.isascii() and not _GRAMMAR & set(value):
+            override = f"{key}='{value}'"
         quoted.append(override)
     return quoted
-
-
-def resume_in_place(overrides: Sequence[str]) -> list[str]:
-    """``resume=<run dir>`` also makes that folder Hydra's run folder: the resumed run
-    writes into the folder of the run it continues (train and holdout)."""
-    for override in overrides:
-        key, _, folder = override.partition("=")
-        if key == "resume" and folder:
-            return [*overrides, f"hydra.run.dir={folder}"]
-    return list(overrides)
 
 
 # Lines of Hydra/OmegaConf messages that describe internals rather than the mistake.
 _NOISE = ("Config search path", "provider=", "reference_type=", "object_type=")
 
 
-def _error_line(exc: BaseException) -> str:
+_UNKNOWN_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
+
+
+def _error_line(exc: BaseException, command: str) -> str:
     """Collapse a config-library exception (and its cause) into one readable line."""
     parts = [str(exc)]
+    unknown = _UNKNOWN_KEY.search(parts[0])
+    if unknown and "To append to your config use +" in parts[0]:
+        from mammo_cli.config.validate import fields_at, unknown_key_message
+
+        key = unknown["key"]
+        return unknown_key_message(key, fields_at(command, key.rpartition(".")[0]))
     cause = exc.__cause__
     if cause is not None and str(cause) and str(cause) not in parts[0]:
         parts.append(str(cause))
@@ -108,6 +113,8 @@ def _error_line(exc: BaseException) -> str:
     head, sep, options = text.partition(":; ")
     if sep and "Available options" in head:
         text = f"{head}: {options.replace('; ', ', ')}"
+    if "token recognition error" in text:
+        text += " (quote values with special characters: key='value')"
     return text.replace(".;", ";")
 
 
@@ -116,31 +123,20 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _run_hydra_command(command: str, overrides: list[str], wants_traceback: bool) -> None:
-    """Run ``mammo_cli.commands.<command>.run`` as a Hydra app over ``overrides``."""
+def _run_hydra_command(command: str, overrides: list[str], traceback_wanted: bool) -> None:
+    """Run ``mammo <command>`` as a Hydra app over ``overrides``."""
     import hydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
+    from mammo_cli.commands import task_function
+    from mammo_cli.commands.launch import claim_run
     from mammo_cli.config import register_configs
 
     register_configs()
-    module = importlib.import_module(f"mammo_cli.commands.{command}")
-
-    def task_function(cfg):  # runs only once the config is composed and valid
-        try:
-            return module.run(cfg)
-        except MammoError as exc:
-            # A single run ends here with one line; in a sweep Hydra reports which job
-            # failed and the error reaches main().
-            if HydraConfig.get().mode == RunMode.RUN and not wants_traceback:
-                raise SystemExit(_fail(str(exc))) from None
-            raise
-
+    args = claim_run(command, quote_values(overrides))
     app = hydra.main(config_path="pkg://mammo_cli.conf", config_name=command, version_base="1.3")(
-        task_function
+        task_function(command, traceback_wanted)
     )
-    sys.argv = [f"mammo {command}", *resume_in_place(quote_numeric_choices(overrides))]
+    sys.argv = [f"mammo {command}", *args]
     app()
 
 
@@ -188,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wants_traceback:
             raise
         if _is_user_config_error(exc):
-            return _fail(_error_line(exc))
+            return _fail(_error_line(exc, action or command))
         # After the config check: Hydra's MissingConfigException is an OSError too.
         if isinstance(exc, OSError) and exc.filename is not None:
             return _fail(f"cannot use {exc.filename}: {exc.strerror}")  # e.g. a run folder

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mammo_cli.data.synthetic import generate_pairs
-from tests.helpers import run_folders, run_mammo, write_course
+from mammo_cli.runs.folder import RunFolder
+from tests.helpers import FAST, pairs, run_folders, run_mammo, write_course
 
 ENSEMBLE_FAST = ("trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false")
 #: the ensemble's member weights (normalised to 0.75, 0.25)
@@ -25,16 +26,12 @@ def tiny_course(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pair_course(tmp_path_factory) -> Path:
     """8 training and 4 test pairs whose abnormalities cover every class."""
-    from tests.test_transfer import pairs  # lazily: it imports keras
-
     return write_course(tmp_path_factory.mktemp("pair_course"), pairs(8, 1), pairs(4, 2))
 
 
 @pytest.fixture(scope="session")
 def siamese_run(pair_course, tmp_path_factory) -> Path:
     """One epoch of ``mammo train task=siamese`` on the pair course (random VGG16 weights)."""
-    from tests.test_transfer import FAST
-
     cwd = tmp_path_factory.mktemp("siamese")
     result = run_mammo("train", "task=siamese", f"data.dir={pair_course}", *FAST, cwd=cwd)
     assert result.returncode == 0, result.stderr
@@ -45,8 +42,6 @@ def siamese_run(pair_course, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def members(tiny_course, tmp_path_factory) -> dict[tuple[str, str], Path]:
     """Scratch runs of tasks 2.1 and 2.2 with softmax and sigmoid outputs (one process)."""
-    from mammo_cli.runs import load_run_config
-
     cwd = tmp_path_factory.mktemp("members")
     result = run_mammo(
         "train",
@@ -62,7 +57,7 @@ def members(tiny_course, tmp_path_factory) -> dict[tuple[str, str], Path]:
     assert result.returncode == 0, result.stderr
     runs = {}
     for run in run_folders(cwd / "sweep"):
-        cfg = load_run_config(run)
+        cfg = RunFolder(run).config()
         runs[cfg.task.name, cfg.model.output_activation] = run
     assert len(runs) == 4
     return runs

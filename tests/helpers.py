@@ -12,6 +12,18 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
+#: pretrained models in tests: random weights (no download), one epoch, batch 4
+FAST = ("model.weights=null", "trainer.epochs=1", "trainer.batch_size=4", "trainer.progress=false")
+
+
+def pairs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` synthetic pairs whose abnormalities cycle through labels 1..4 (every class)."""
+    from mammo_cli.data.synthetic import generate_pairs
+
+    tensor, labels = generate_pairs(n, seed=seed)
+    labels[1::2] = np.resize([1, 2, 3, 4], n)
+    return tensor, labels
+
 
 def write_course(
     folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
@@ -71,6 +83,29 @@ def run_mammo(
         text=True,
         timeout=600,
     )
+
+
+#: run in a fresh process: mammo's entry point, then whether TensorFlow was imported
+_PROBE = (
+    "import sys; from mammo_cli.cli import main; rc = main(sys.argv[1:]); "
+    "print('tensorflow imported' if 'tensorflow' in sys.modules else 'no tensorflow'); "
+    "sys.exit(rc)"
+)
+
+
+def run_mammo_probe(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, bool]:
+    """:func:`run_mammo`, also telling whether the process imported TensorFlow."""
+    env = {**os.environ, "MAMMO_CACHE": str(cwd / "cache")}
+    env.pop("HYDRA_FULL_ERROR", None)
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result, "tensorflow imported" in result.stdout
 
 
 def run_folders(root: Path) -> list[Path]:

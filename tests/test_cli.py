@@ -8,7 +8,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_module
 
-from mammo_cli.cli import quote_numeric_choices
+from mammo_cli.cli import quote_values
 from mammo_cli.config import register_configs
 from tests.helpers import assert_user_error, run_mammo
 
@@ -16,7 +16,7 @@ from tests.helpers import assert_user_error, run_mammo
 def compose_train(*overrides: str):
     register_configs()
     with initialize_config_module("mammo_cli.conf", version_base="1.3"):
-        return compose("train", overrides=quote_numeric_choices(overrides))
+        return compose("train", overrides=quote_values(overrides))
 
 
 def test_help_lists_commands_without_importing_tensorflow():
@@ -33,7 +33,7 @@ def test_help_lists_commands_without_importing_tensorflow():
 @pytest.mark.parametrize(
     ("override", "fragments"),
     [
-        ("trainer.epoch=3", ["trainer.epoch", "not in"]),
+        ("trainer.epoch=3", ["trainer.epoch is not a setting", "trainer.epochs?"]),
         ("task=9", ["task/9", "2.1, 2.2, 3.1, 3.2, 4"]),
         ("trainer.epochs=ten", ["trainer.epochs", "Integer"]),
         ("model=resnet9", ["model/resnet9"]),
@@ -55,11 +55,15 @@ def test_unknown_command(tmp_path):
 
 
 def test_numeric_task_choices_are_quoted():
-    assert quote_numeric_choices(["task=2.1", "task=2.1,2.2", "task=4", "model=scratch"]) == [
+    assert quote_values(["task=2.1", "task=2.1,2.2", "task=4", "model=scratch"]) == [
         "task='2.1'",
         "task='2.1','2.2'",
         "task='4'",
         "model=scratch",
+    ]
+    assert quote_values(["data.dir=/données", "data.dir=[/é]"]) == [
+        "data.dir='/données'",
+        "data.dir=[/é]",
     ]
 
 

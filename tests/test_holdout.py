@@ -7,9 +7,9 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from mammo_cli.commands.holdout import split_seed
 from mammo_cli.config import TrainConfig
 from mammo_cli.evaluation.reports import SCORES
+from mammo_cli.runs.holdout import split_seed
 from tests.helpers import read_metrics, run_folders, run_mammo
 
 HOLDOUT_ARGS = (
@@ -37,7 +37,7 @@ def check_holdout_folder(root, stdout):
         assert summary["mean"][key] == pytest.approx(sum(values) / 2)
         assert summary["std"][key] == pytest.approx(abs(values[0] - values[1]) / 2)
     assert summary["split_seeds"] == [split_seed(42, 1), split_seed(42, 2)]
-    assert [p.name for p in run_folders(root)] == ["split_1", "split_2"]
+    assert [p.name for p in run_folders(root)] == [root.name, "split_1", "split_2"]
     for run in summary["runs"]:
         folder = root / run["run_dir"]
         assert {"config.yaml", "metrics.json", "model.keras", "history.csv"} <= {

@@ -5,7 +5,6 @@ and ensemble (tests/conftest.py); an untrained VGG16 (random weights) for Grad-C
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import keras
@@ -18,8 +17,11 @@ from mammo_cli.data.course import to_model_input
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.gradcam import build_gradcam
 from mammo_cli.evaluation.metrics import operating_point
-from mammo_cli.inference import collect_items, decide, explain_items, most_confident, open_run
+from mammo_cli.inference.explain import explain_items, most_confident
+from mammo_cli.inference.inputs import collect_items
+from mammo_cli.inference.predictions import decide
 from mammo_cli.models.pretrained import build_pretrained
+from mammo_cli.runs.folder import RunFolder
 from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo, write_dicom
 
 CLASSES = ("mass", "calcification")  # task 2.1; course labels 1, 2 -> mass, 3, 4 -> calc
@@ -224,9 +226,10 @@ def test_siamese_runs_take_interleaved_tensors_only(tmp_path):
 def test_predict_refuses_a_run_without_a_model(scratch_run, tmp_path):
     empty = tmp_path / "empty_run"
     empty.mkdir()
-    (empty / "config.yaml").write_text((scratch_run / "config.yaml").read_text())
+    for name in ("config.yaml", "provenance.json", "metrics.json"):
+        (empty / name).write_text((scratch_run / name).read_text())
     result = run_mammo("predict", f"run={empty}", f"input={tmp_path}", cwd=tmp_path)
-    assert_user_error(result, "no saved model")
+    assert_user_error(result, "holds no model.keras")
 
 
 def test_a_tensor_of_the_wrong_shape_is_refused(tmp_path):
@@ -237,9 +240,9 @@ def test_a_tensor_of_the_wrong_shape_is_refused(tmp_path):
 
 def test_explain_items_writes_overlays_and_error_rows(scratch_run, tiny_course, tmp_path):
     written = _write_patch_images(tiny_course, tmp_path / "pngs")
-    saved = open_run(scratch_run)
+    model = RunFolder(scratch_run).load_model()
     items = collect_items(tmp_path / "pngs", pairs=False)
-    table = explain_items(saved, items, batch_size=2, out=tmp_path / "out", progress=False)
+    table = explain_items(model, list(CLASSES), items, 2, tmp_path / "out", progress=False)
     rows = {row["id"]: row for row in csv.DictReader(table.splitlines())}
     assert set(rows) == {*written, "broken.png"}
     assert rows["broken.png"]["overlay"] == "" and rows["broken.png"]["error"]
@@ -254,8 +257,8 @@ def _pair_input(pair_course: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_gradcam_of_both_siamese_towers(siamese_run, pair_course, tmp_path):
-    saved = open_run(siamese_run)
-    cam = build_gradcam(saved.model)
+    model = RunFolder(siamese_run).load_model()
+    cam = build_gradcam(model)
     assert cam.layer == "tower/vgg16/block5_conv3"
     pair = _pair_input(pair_course)
     (abnormality, baseline), probs = cam.heatmaps(pair)
@@ -264,10 +267,10 @@ def test_gradcam_of_both_siamese_towers(siamese_run, pair_course, tmp_path):
         assert heatmaps.min() >= 0.0 and heatmaps.max() <= 1.0
         assert all(np.ptp(h) > 0 for h in heatmaps)
     assert not np.allclose(abnormality, baseline)  # one heatmap per application of the tower
-    np.testing.assert_allclose(probs, saved.model.predict(pair, verbose=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(probs, model.predict(pair, verbose=0), rtol=1e-4, atol=1e-6)
 
     items = collect_items(pair_course / "public_test_tensor.npy", pairs=True)
-    table = explain_items(saved, items, batch_size=3, out=tmp_path, progress=False)
+    table = explain_items(model, list(CLASSES), items, 3, tmp_path, progress=False)
     rows = list(csv.DictReader(table.splitlines()))
     assert [row["id"] for row in rows] == ["0", "1", "2", "3"]
     assert all(row["error"] == "" and (tmp_path / row["overlay"]).is_file() for row in rows)
@@ -355,7 +358,7 @@ def test_predict_with_an_ensemble_folder(ensemble_run, tiny_course, tmp_path):
     index, truth = _abnormalities(tiny_course)
     probs = np.array([[float(rows[i][f"prob_{c}"]) for c in CLASSES] for i in index])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
-    recorded = json.loads((run / "ensemble.json").read_text())["ensemble"]
+    recorded = read_metrics(run)
     assert float(np.mean(probs.argmax(axis=1) == truth)) == recorded["accuracy"]
     predicted = np.array([CLASSES.index(rows[i]["predicted"]) for i in index])
     np.testing.assert_array_equal(predicted, probs.argmax(axis=1))  # threshold 0.5

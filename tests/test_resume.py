@@ -83,8 +83,10 @@ def test_resume_refuses_other_overrides_and_folders_that_are_not_runs(tmp_path):
     assert_user_error(result, "drop the other overrides (trainer.epochs=9)")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_user_error(run_mammo("train", f"resume={empty}", cwd=tmp_path), "no config.yaml")
-    assert_user_error(run_mammo("holdout", f"resume={empty}", cwd=tmp_path), "no holdout.yaml")
+    for command in ("train", "holdout"):
+        result = run_mammo(command, f"resume={empty}", cwd=tmp_path)
+        assert_user_error(result, f"resume={empty} is not a mammo run folder")
+    assert list(empty.iterdir()) == []  # a refused resume writes nothing there
 
 
 def test_holdout_resume_keeps_finished_splits_and_resumes_the_next(tiny_course, tmp_path):

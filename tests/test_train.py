@@ -99,14 +99,15 @@ def test_evaluate_reproduces_the_test_metrics(trained_run, tmp_path):
 
 def test_evaluate_refuses_a_folder_without_a_model(tmp_path):
     result = run_mammo("evaluate", f"run={tmp_path}", cwd=tmp_path)
-    assert_user_error(result, "not a mammo run folder")
+    assert_user_error(result, "is not a folder written by mammo")
 
 
 def _run_copy_with_model(run, tmp_path, write_model):
-    """A copy of ``run``'s config with another ``model.keras``."""
+    """A copy of ``run``'s record with another ``model.keras``."""
     fake = tmp_path / "fake_run"
     fake.mkdir()
-    (fake / "config.yaml").write_text((run / "config.yaml").read_text())
+    for name in ("config.yaml", "provenance.json", "metrics.json"):
+        (fake / name).write_text((run / name).read_text())
     write_model(fake / "model.keras")
     return fake
 
@@ -115,9 +116,10 @@ def test_evaluate_refuses_a_run_folder_without_its_model(trained_run, tmp_path):
     run, _ = trained_run
     fake = tmp_path / "no_model"
     fake.mkdir()
-    (fake / "config.yaml").write_text((run / "config.yaml").read_text())
+    for name in ("config.yaml", "provenance.json", "metrics.json"):
+        (fake / name).write_text((run / name).read_text())
     result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
-    assert_user_error(result, f"no saved model at {fake / 'model.keras'}")
+    assert_user_error(result, f"{fake} holds no model.keras")
     assert not any((tmp_path / "outputs").rglob("metrics.json"))
 
 

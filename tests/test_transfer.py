@@ -10,22 +10,19 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 import mammo_cli.models  # noqa: F401  (registers mammo's layers for loading)
-from mammo_cli.data.synthetic import generate_pairs
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo, write_course
+from tests.helpers import (
+    FAST,
+    assert_user_error,
+    pairs,
+    read_metrics,
+    run_folders,
+    run_mammo,
+    write_course,
+)
 from tests.test_train import CONTRACT_KEYS, RUN_FILES
-
-FAST = ("model.weights=null", "trainer.epochs=1", "trainer.batch_size=4", "trainer.progress=false")
-
-
-def pairs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` synthetic pairs whose abnormalities cycle through labels 1..4 (every class)."""
-    tensor, labels = generate_pairs(n, seed=seed)
-    labels[1::2] = np.resize([1, 2, 3, 4], n)
-    return tensor, labels
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +69,12 @@ def test_task_32_trains_the_vgg16_head_on_cached_features(small_course, tmp_path
 
 def test_vgg19_fine_tuning_runs_end_to_end(small_course, tmp_path):
     run = train(
-        tmp_path, "task=3.1", "model=vgg19", "augmentation=none", f"data.dir={small_course}"
+        tmp_path,
+        "task=3.1",
+        "model=vgg19",
+        "model.mode=ft",
+        "augmentation=none",
+        f"data.dir={small_course}",
     )
     metrics = read_metrics(run)
     assert metrics["n_params"] == 22_122_306 and not metrics["feature_cache"]

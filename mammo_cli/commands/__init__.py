@@ -1,22 +1,37 @@
-"""One thin module per subcommand: compose the pieces, write the run folder.
+"""One thin module per subcommand: glue between the config and the library.
 
-Each module's ``run(cfg)`` is a Hydra task function. Heavy imports (TensorFlow) happen
-inside ``run`` so that ``mammo --help`` and config errors stay fast.
+Each Hydra command module has ``run(cfg, run_dir)``, called by :func:`task_function`
+once the config is composed, checked (:mod:`mammo_cli.config.validate`) and the run
+folder claimed (:mod:`mammo_cli.commands.launch`). The folder's record (config, provenance, and the
+status of a failed run) is written here, for every command alike. Heavy imports
+(TensorFlow) happen inside ``run`` so that ``mammo --help`` and config errors stay fast.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 import traceback
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mammo_cli.config.validate import validate
 from mammo_cli.errors import MammoError
 from mammo_cli.files import write_json, write_text
-from mammo_cli.training.tracking import tracked_run
+from mammo_cli.runs.folder import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_STATE,
+    CONFIG_FILE,
+    PROVENANCE_FILE,
+    STATUS_FILE,
+    RunFolder,
+)
 
 T = TypeVar("T")
 
@@ -26,22 +41,34 @@ def current_run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | None = None) -> T:
-    """Save the resolved config, run ``body(run_dir)``; on failure write ``status.json``.
+def record_run(
+    cfg: DictConfig,
+    run_dir: Path,
+    command: str,
+    body: Callable[[Path], T],
+    summary_file: str = "metrics.json",
+    **facts: Any,
+) -> T:
+    """Write ``config.yaml`` and ``provenance.json``, run ``body(run_dir)``; on failure
+    write ``status.json`` with the reason (and re-raise).
 
-    A failed run therefore leaves its error on disk and never a ``metrics.json``.
-    ``run_dir`` defaults to the folder Hydra made for this job (holdout passes one per split).
-    With ``logger=mlflow`` the folder is also an MLflow run (:func:`tracked_run`).
+    A failed run therefore leaves its error on disk and never a ``metrics.json``. With
+    ``logger=mlflow`` the folder is also an MLflow run. ``facts`` go into provenance.json.
     """
-    run_dir = current_run_dir() if run_dir is None else run_dir
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    (run_dir / "status.json").unlink(missing_ok=True)  # left by an earlier, resumed attempt
+    from mammo_cli.training.tracking import tracked_run
+
+    if cfg.get("resume") is None:  # a resumed run keeps the config it saved
+        write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    provenance = run_dir / PROVENANCE_FILE
+    if not provenance.is_file():  # a resumed run keeps the record of how it started
+        write_json(provenance, _provenance(command, facts))
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)  # left by an earlier, resumed attempt
     try:
-        with tracked_run(cfg, run_dir, "metrics.json"):
+        with tracked_run(cfg, run_dir, summary_file):
             return body(run_dir)
     except BaseException as exc:
         write_json(
-            run_dir / "status.json",
+            run_dir / STATUS_FILE,
             {
                 "status": "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                 "error": f"{type(exc).__name__}: {exc}",
@@ -51,22 +78,59 @@ def in_run_folder(cfg: DictConfig, body: Callable[[Path], T], run_dir: Path | No
         raise
 
 
-def resumed_config(cfg: DictConfig, config_file: str, schema: type) -> DictConfig:
-    """The config saved as ``config_file`` in the folder ``cfg.resume`` names, on ``schema``.
+def _provenance(command: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """What produced a run folder: the command, its command line, when."""
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    return {
+        "command": command,
+        "argv": sys.argv,
+        "overrides": list(hydra.overrides.task) if hydra else [],
+        "choices": dict(hydra.runtime.choices) if hydra else {},
+        "started": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        **facts,
+    }
 
-    A resumed run continues with the config it started with, so any other override on
-    the command line is refused.
-    """
-    others = [o for o in HydraConfig.get().overrides.task if o.partition("=")[0] != "resume"]
-    if others:
-        raise MammoError(
-            f"resume={cfg.resume} continues a run with the config it saved; "
-            f"drop the other overrides ({' '.join(others)})"
-        )
-    path = Path(cfg.resume) / config_file
-    if not path.is_file():
-        raise MammoError(f"resume={cfg.resume}: no {config_file} there (expected a run folder)")
-    try:
-        return OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path))  # type: ignore[return-value]
-    except Exception as exc:
-        raise MammoError(f"{path} is not a valid mammo config ({exc})") from exc
+
+def resumed_config(cfg: DictConfig, command: str) -> DictConfig:
+    """The config the run in folder ``cfg.resume`` saved, checked again, with ``resume``
+    set (a resumed run continues with the config it started with)."""
+    saved = RunFolder(cfg.resume).config()
+    validate(saved, command)
+    saved.resume = cfg.resume
+    return saved
+
+
+def task_function(command: str, traceback_wanted: bool = False) -> Callable[[DictConfig], Any]:
+    """The Hydra task function of ``mammo <command>``: ``commands.<command>.run(cfg,
+    run_dir)`` inside :func:`record_run` of the job's folder (with ``resume=``, on the
+    config that run saved). A user mistake in a single run ends the process with the
+    one-line ``mammo: error:`` (exit status 2) unless ``traceback_wanted``; in a sweep it
+    reaches Hydra, which reports the job that failed."""
+    module = importlib.import_module(f"mammo_cli.commands.{command}")
+
+    def run(cfg: DictConfig) -> Any:
+        if OmegaConf.select(cfg, "resume", default=None) is not None:
+            cfg = resumed_config(cfg, command)
+        elif HydraConfig.get().mode == RunMode.MULTIRUN:
+            validate(cfg, command)  # this job's own sweep values (the rest: before launch)
+        run_dir = current_run_dir()
+        summary = getattr(module, "SUMMARY_FILE", "metrics.json")
+        try:
+            try:
+                return record_run(
+                    cfg, run_dir, command, lambda folder: module.run(cfg, folder), summary
+                )
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: status.json says interrupted
+                if not any(run_dir.rglob(f"{CHECKPOINT_DIR}/{CHECKPOINT_STATE}")):
+                    raise
+                raise MammoError(
+                    f"interrupted; its last finished epoch is saved: mammo {command} "
+                    f"resume={run_dir}"
+                ) from None
+        except MammoError as exc:
+            if HydraConfig.get().mode == RunMode.RUN and not traceback_wanted:
+                sys.stderr.write(f"mammo: error: {exc}\n")
+                raise SystemExit(2) from None
+            raise
+
+    return run

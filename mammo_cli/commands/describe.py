@@ -16,12 +16,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mammo_cli.commands import current_run_dir, in_run_folder
 from mammo_cli.data.course import RAW_LABELS, load_split
 from mammo_cli.data.source import resolve_data_dir
 from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import select_task
-from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.plots import (
     save_label_distribution,
     save_samples,
@@ -48,20 +46,15 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         train_view.labels, cfg.trainer.val_split, cfg.seed, groups=train_view.groups
     )
     class_names = train_view.class_names
-
-    def counts(labels: np.ndarray) -> dict[str, int]:
-        per_class = np.bincount(labels, minlength=len(class_names))
-        return {name: int(n) for name, n in zip(class_names, per_class, strict=True)}
-
     result = {
         "data_dir": str(folder),
         "raw_counts": {name: _raw_counts(split.labels) for name, split in splits.items()},
         "task": cfg.task.name,
         "class_names": class_names,
         "counts": {
-            "train": counts(train_view.labels[train_idx]),
-            "val": counts(train_view.labels[val_idx]),
-            "test": counts(test_view.labels),
+            "train": train_view.counts(train_idx),
+            "val": train_view.counts(val_idx),
+            "test": test_view.counts(),
         },
         "seed": cfg.seed,
         "val_split": cfg.trainer.val_split,
@@ -98,12 +91,8 @@ def _counts_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def run(cfg: DictConfig) -> None:
-    """Hydra task function of ``mammo data describe``."""
-    if cfg.resume is not None:  # the schema extends TrainConfig, which has resume=
-        raise MammoError(
-            "resume= belongs to mammo train/holdout; data describe has nothing to resume"
-        )
-    result = in_run_folder(cfg, lambda run_dir: describe(cfg, run_dir))
+def run(cfg: DictConfig, run_dir: Path) -> None:
+    """``mammo data describe``: describe the data into ``run_dir`` and print the counts."""
+    result = describe(cfg, run_dir)
     Console().print(_counts_table(result))
-    print(f"run folder: {current_run_dir()}")
+    print(f"run folder: {run_dir}")

@@ -6,26 +6,17 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mammo_cli.commands import in_run_folder
+from mammo_cli.runs.folder import open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
-def run(cfg: DictConfig) -> float:
-    """Hydra task function; returns the test AUC."""
+def run(cfg: DictConfig, run_dir: Path) -> float:
+    """Score the run's model on the test set into ``run_dir``; return the test AUC."""
     import_tensorflow_quietly()
     from mammo_cli.evaluation.reports import print_metrics
-    from mammo_cli.runs import evaluate_saved_run
+    from mammo_cli.runs.pipeline import evaluate_saved_run
 
-    metrics = in_run_folder(
-        cfg,
-        lambda run_dir: evaluate_saved_run(
-            Path(cfg.run),
-            cfg.data,
-            cfg.batch_size,
-            run_dir,
-            target_sensitivity=cfg.evaluate.target_sensitivity,
-        ),
-    )
+    metrics = evaluate_saved_run(open_run(cfg.run), cfg.data, cfg.batch_size, cfg.evaluate, run_dir)
     print_metrics(metrics, title=f"mammo evaluate: {cfg.run}")
     if "operating_point" in metrics:
         point = metrics["operating_point"]
@@ -34,4 +25,4 @@ def run(cfg: DictConfig) -> float:
             f"{point['sensitivity']:.4f}, specificity {point['specificity']:.4f} "
             f"(target sensitivity {point['target_sensitivity']:g})"
         )
-    return float(metrics["auc"])
+    return float(metrics["auc"] or 0.0)

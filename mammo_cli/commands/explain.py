@@ -6,45 +6,41 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mammo_cli.commands import in_run_folder
+from mammo_cli.runs.folder import open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
-def run(cfg: DictConfig) -> int:
-    """Hydra task function; returns the number of overlays written."""
+def run(cfg: DictConfig, run_dir: Path) -> int:
+    """Write the overlays and explanations.csv into ``run_dir``; return the overlay count."""
     import_tensorflow_quietly()
     from rich.console import Console
 
-    from mammo_cli.errors import MammoError
+    from mammo_cli.data.dataset import load_task_data
     from mammo_cli.files import write_text
-    from mammo_cli.inference import (
+    from mammo_cli.inference.explain import (
         EXPLANATIONS_FILE,
         OVERLAY_DIR,
-        collect_items,
         explain_items,
         explain_test_set,
-        open_run,
     )
-    from mammo_cli.runs import is_ensemble_run
+    from mammo_cli.inference.inputs import collect_items
+    from mammo_cli.runs.predict import check_model
 
-    def body(run_dir: Path) -> Path:
-        run = Path(cfg.run)
-        saved = open_run(run)
-        if is_ensemble_run(run):
-            raise MammoError(
-                f"{run} is an ensemble; explain one of its member runs (Grad-CAM needs one model)"
-            )
-        if cfg.input is None:
-            table = explain_test_set(saved, cfg.n, cfg.batch_size, run_dir)
-        else:
-            items = collect_items(Path(cfg.input), saved.pairs, cfg.roi)
-            table = explain_items(saved, items, cfg.batch_size, run_dir, cfg.progress)
-        return write_text(run_dir / EXPLANATIONS_FILE, table)
-
-    table_path = in_run_folder(cfg, body)
-    overlays = list((table_path.parent / OVERLAY_DIR).glob("*.png"))
+    saved = open_run(cfg.run)
+    task = saved.task
+    class_names = list(task.classes)
+    model = saved.load_model()
+    check_model(model, len(class_names), bool(task.pairs), str(saved.path))
+    if cfg.input is None:
+        test = load_task_data(saved.config().data, task, with_train=False).test
+        table = explain_test_set(model, test, cfg.n, cfg.batch_size, run_dir)
+    else:
+        items = collect_items(Path(cfg.input).expanduser(), bool(task.pairs), cfg.roi)
+        table = explain_items(model, class_names, items, cfg.batch_size, run_dir, cfg.progress)
+    write_text(run_dir / EXPLANATIONS_FILE, table)
+    overlays = list((run_dir / OVERLAY_DIR).glob("*.png"))
     Console().print(
         f"[bold]mammo explain[/bold]: {len(overlays)} Grad-CAM overlay(s) in "
-        f"{table_path.parent / OVERLAY_DIR}, table {table_path}"
+        f"{run_dir / OVERLAY_DIR}, table {run_dir / EXPLANATIONS_FILE}"
     )
     return len(overlays)

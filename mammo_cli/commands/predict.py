@@ -6,38 +6,37 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mammo_cli.commands import in_run_folder
+from mammo_cli.runs.folder import open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
-def run(cfg: DictConfig) -> int:
-    """Hydra task function; returns the number of samples predicted (error rows excluded)."""
+def run(cfg: DictConfig, run_dir: Path) -> int:
+    """Predict every input sample into ``run_dir``; return how many were predicted."""
     import_tensorflow_quietly()
     from rich.console import Console
     from rich.table import Table
 
     from mammo_cli.files import write_text
-    from mammo_cli.inference import (
+    from mammo_cli.inference.inputs import collect_items
+    from mammo_cli.inference.predictions import (
         PREDICTIONS_FILE,
-        check_threshold,
-        collect_items,
-        open_run,
         predict_items,
         predicted_counts,
         predictions_csv,
     )
+    from mammo_cli.runs.predict import check_model
+    from mammo_cli.runs.scoring import task_positive
 
-    def body(run_dir: Path) -> dict[str, int]:
-        saved = open_run(Path(cfg.run))
-        threshold = float(cfg.predict.threshold)
-        check_threshold(threshold, saved.positive_class)
-        items = collect_items(Path(cfg.input), saved.pairs, cfg.roi)
-        predictions = predict_items(saved.model, items, cfg.batch_size, cfg.predict.progress)
-        args = (saved.class_names, saved.positive_class, threshold)
-        write_text(run_dir / PREDICTIONS_FILE, predictions_csv(predictions, *args))
-        return predicted_counts(predictions, *args)
-
-    counts = in_run_folder(cfg, body)
+    saved = open_run(cfg.run)
+    task = saved.task
+    class_names = list(task.classes)
+    model = saved.load_model()
+    check_model(model, len(class_names), bool(task.pairs), str(saved.path))
+    items = collect_items(Path(cfg.input).expanduser(), bool(task.pairs), cfg.roi)
+    predictions = predict_items(model, items, cfg.batch_size, cfg.predict.progress)
+    decision = (class_names, task_positive(task), float(cfg.predict.threshold))
+    write_text(run_dir / PREDICTIONS_FILE, predictions_csv(predictions, *decision))
+    counts = predicted_counts(predictions, *decision)
     table = Table(title=f"mammo predict: {cfg.input}", header_style="bold")
     table.add_column("predicted")
     table.add_column("samples", justify="right")

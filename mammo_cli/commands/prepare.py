@@ -8,7 +8,6 @@ from pathlib import Path
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from mammo_cli.commands import in_run_folder
 from mammo_cli.errors import MammoError
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ def _folder(cfg: DictConfig, key: str) -> Path:
     return Path(to_absolute_path(str(Path(str(cfg[key])).expanduser())))
 
 
-def run(cfg: DictConfig) -> None:
+def run(cfg: DictConfig, run_dir: Path) -> None:
     """Hydra task function: read CSVs and DICOMs, write the course folder ``out``."""
     from mammo_cli.data.cbis_ddsm import PatchOptions, prepare
 
@@ -34,11 +33,8 @@ def run(cfg: DictConfig) -> None:
         breast_level=options.breast_level,
         breast_fraction=options.breast_fraction,
     )
-    summary = in_run_folder(
-        cfg,
-        lambda _: prepare(
-            source, csv_dir, out, patch, options.patient_overlap, options.workers, options.progress
-        ),
+    summary = prepare(
+        source, csv_dir, out, patch, options.patient_overlap, options.workers, options.progress
     )
     log.info("summary: %s", {k: summary[k] for k in ("pairs", "counts", "skipped")})
     skipped = ", ".join(f"{n} {reason}" for reason, n in summary["skipped"].items()) or "none"

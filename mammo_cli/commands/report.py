@@ -1,14 +1,14 @@
 """``mammo report <folder>``: one comparison table of every run under a folder.
 
-Runs are found recursively by their ``metrics.json`` (failed runs by ``status.json``);
-the overrides typed for each come from the nearest ``.hydra/overrides.yaml`` at or above
-the run folder, and only the keys whose values differ between runs become columns. The
-table is printed and written as ``report.md`` and ``report.csv`` into the folder.
+Runs (training runs, ensembles, baselines) are found recursively by their
+``metrics.json`` (failed runs by ``status.json``); the overrides typed for each come from
+the nearest ``.hydra/overrides.yaml`` at or above the run folder, and only the keys whose
+values differ between runs become columns. The table is printed and written as
+``report.md`` and ``report.csv`` into the folder.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +18,10 @@ from omegaconf import OmegaConf
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
 from mammo_cli.files import write_text
+from mammo_cli.runs.folder import METRICS_FILE, STATUS_FILE, RunFolder
+
+#: the kinds of run folder a report compares
+REPORTED = ("train", "ensemble", "baseline")
 
 USAGE = "usage: mammo report <folder>   (a multirun folder, or any folder of run folders)"
 MARKDOWN_FILE = "report.md"
@@ -35,15 +39,21 @@ def _natural_key(path: Path) -> list[tuple[int, int | str]]:
 
 
 def find_run_folders(folder: Path) -> list[Path]:
-    """Folders under ``folder`` (itself included) holding metrics.json or a failed run's status."""
-    found = {path.parent for path in folder.rglob("metrics.json")}
-    found |= {
-        path.parent
-        for path in folder.rglob("status.json")
-        if (path.parent / "config.yaml").is_file()
+    """Run folders under ``folder`` (itself included) that finished or failed."""
+    found = {path.parent for name in (METRICS_FILE, STATUS_FILE) for path in folder.rglob(name)}
+    found = {
+        run
+        for run in found
+        if ".hydra" not in run.relative_to(folder).parts and _command(run) in REPORTED
     }
-    found = {run for run in found if ".hydra" not in run.relative_to(folder).parts}
     return sorted(found, key=lambda run: _natural_key(run.relative_to(folder)))
+
+
+def _command(run: Path) -> str | None:
+    try:
+        return RunFolder(run).command
+    except MammoError:  # a damaged provenance.json: not a run this report can list
+        return None
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -71,14 +81,18 @@ def read_overrides(run: Path, folder: Path) -> dict[str, str]:
 
 
 def read_run(run: Path, folder: Path) -> RunRow:
-    """One run folder as a comparison row."""
+    """One run folder as a comparison row (a damaged one as a row saying so)."""
     name = run.relative_to(folder).as_posix()
     overrides = read_overrides(run, folder)
-    metrics_path = run / "metrics.json"
-    if metrics_path.is_file():
-        return RunRow(name, overrides, json.loads(metrics_path.read_text()))
-    status = json.loads((run / "status.json").read_text()).get("status", "failed")
-    return RunRow(name, overrides, None, status)
+    record = RunFolder(run)
+    kind = record.command or "train"
+    try:
+        if record.is_finished:
+            return RunRow(name, overrides, record.metrics(), kind=kind)
+        status = record.status() or {}
+        return RunRow(name, overrides, None, str(status.get("status", "failed")), kind=kind)
+    except MammoError as exc:
+        return RunRow(name, overrides, None, "unreadable", kind=kind, note=str(exc))
 
 
 def main(args: Sequence[str]) -> None:

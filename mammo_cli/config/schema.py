@@ -1,8 +1,10 @@
-"""The configuration schema: dataclasses registered with Hydra's ConfigStore.
+"""The configuration schema: typed dataclasses registered with Hydra's ConfigStore.
 
 Every YAML file under ``conf/`` is merged onto one of these dataclasses, so a typo
-(``trainer.epoch=3``), an unknown option or a wrong type (``trainer.epochs=ten``) is
-refused while the config is composed, before any TensorFlow work starts.
+(``trainer.epoch=3``), an unknown option (``model.output_activation=relu``) or a wrong
+type (``trainer.epochs=ten``) is refused while the config is composed. Numeric keys
+declare their range with :func:`number`; :mod:`mammo_cli.config.validate` checks them,
+with the rules that join several keys, before any data is read or TensorFlow imported.
 
 Importing this module is cheap (no TensorFlow): the CLI imports it at start-up.
 """
@@ -11,15 +13,100 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 
+def number(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A numeric field with its allowed range (``ge``/``gt`` lower, ``le``/``lt`` upper).
+
+    Every float is also required to be finite. ``default`` may be None for optional keys.
+    """
+    bounds = {"ge": ge, "gt": gt, "le": le, "lt": lt}
+    return field(default=default, metadata={k: v for k, v in bounds.items() if v is not None})
+
+
+class Choice(str, Enum):
+    """A fixed set of option names; members compare and print as their plain names."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class OutputActivation(Choice):
+    softmax = "softmax"
+    sigmoid = "sigmoid"
+
+
+class Backbone(Choice):
+    vgg16 = "vgg16"
+    vgg19 = "vgg19"
+    resnet50 = "resnet50"
+
+
+class Mode(Choice):
+    #: feature extraction: the whole ImageNet base frozen
+    fe = "fe"
+    #: fine tuning from ``unfreeze_from`` on
+    ft = "ft"
+
+
+class FillMode(Choice):
+    nearest = "nearest"
+    reflect = "reflect"
+    constant = "constant"
+    wrap = "wrap"
+
+
+class ClassWeighting(Choice):
+    none = "none"
+    balanced = "balanced"
+    manual = "manual"
+
+
+class Precision(Choice):
+    auto = "auto"
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
+
+
+class LoggerName(Choice):
+    tensorboard = "tensorboard"
+    csv = "csv"
+    mlflow = "mlflow"
+    none = "none"
+
+
+class IntervalMethod(Choice):
+    percentile = "percentile"
+    bca = "bca"
+
+
+class Resize(Choice):
+    nearest = "nearest"
+    bilinear = "bilinear"
+
+
+class PatientOverlap(Choice):
+    drop_train = "drop_train"
+    move_to_test = "move_to_test"
+    error = "error"
+
+
 @dataclass
 class TaskConfig:
-    """Which classification the labels are turned into (SPEC 1.2)."""
+    """Which classification the course labels are turned into (conf/task/)."""
 
     name: str = MISSING
     #: class name -> course labels (0..4) that map to it, in class-index order.
@@ -35,38 +122,43 @@ class ScratchModelConfig:
     """The study's CNNs trained from scratch (figures 2 and 10)."""
 
     _target_: str = "mammo_cli.models.scratch.build_scratch"
-    hidden_units: int = 64
-    dropout: float = 0.0
+    hidden_units: int = number(64, ge=1)
+    dropout: float = number(0.0, ge=0.0, lt=1.0)
     #: a second Conv128 after the fifth convolution (``scratch_deep``, figure 10).
     extra_conv: bool = False
-    output_activation: str = "softmax"
+    output_activation: OutputActivation = OutputActivation.softmax
 
 
 @dataclass
 class PretrainedModelConfig:
-    """An ImageNet backbone with the study's head (SPEC 2: vgg16, vgg19, resnet50)."""
+    """An ImageNet backbone with the study's head (vgg16, vgg19, resnet50)."""
 
     _target_: str = "mammo_cli.models.pretrained.build_pretrained"
-    #: vgg16 | vgg19 | resnet50
-    backbone: str = "vgg16"
-    #: fe (feature extraction: the whole base frozen) | ft (fine tuning from unfreeze_from)
-    mode: str = "fe"
+    backbone: Backbone = Backbone.vgg16
+    mode: Mode = Mode.fe
     #: first unfrozen stage in ft mode: block1..block5 (VGG), conv1..conv5 (ResNet50).
     unfreeze_from: str = "block5"
     #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
     weights: str | None = "imagenet"
-    hidden_units: int = 256
-    dropout: float = 0.0
-    output_activation: str = "softmax"
+    hidden_units: int = number(256, ge=1)
+    dropout: float = number(0.0, ge=0.0, lt=1.0)
+    output_activation: OutputActivation = OutputActivation.softmax
 
 
 @dataclass
 class SiameseModelConfig(PretrainedModelConfig):
-    """The Siamese network on (abnormality, baseline) pairs (SPEC 2, study figure 28): the
-    same keys as a pretrained model, for its shared tower; ``hidden_units`` is the size of
-    the embeddings whose difference is classified."""
+    """The Siamese network on (abnormality, baseline) pairs (study figure 28): the same
+    keys as a pretrained model, for its shared tower; ``hidden_units`` is the size of the
+    embeddings whose difference is classified."""
 
     _target_: str = "mammo_cli.models.siamese.build_siamese"
+
+
+#: the model schemas by builder, to validate a composed ``model`` node
+MODEL_SCHEMAS = {
+    schema._target_: schema
+    for schema in (ScratchModelConfig, PretrainedModelConfig, SiameseModelConfig)
+}
 
 
 @dataclass
@@ -75,29 +167,30 @@ class AugmentationConfig:
 
     name: str = "none"
     #: random rotation range in degrees (0 disables).
-    rotation_degrees: float = 0.0
+    rotation_degrees: float = number(0.0, ge=0.0, le=180.0)
     #: rotate by a random multiple of 90 degrees.
     rotate_90: bool = False
-    width_shift: float = 0.0
-    height_shift: float = 0.0
-    zoom: float = 0.0
+    #: random shifts as a fraction of the patch side (ImageDataGenerator's shift ranges).
+    width_shift: float = number(0.0, ge=0.0, lt=1.0)
+    height_shift: float = number(0.0, ge=0.0, lt=1.0)
+    #: random zoom in [1 - zoom, 1 + zoom].
+    zoom: float = number(0.0, ge=0.0, lt=1.0)
     #: maximum shear angle in degrees, as ImageDataGenerator's ``shear_range``.
-    shear_degrees: float = 0.0
+    shear_degrees: float = number(0.0, ge=0.0, lt=90.0)
     horizontal_flip: bool = False
-    #: how pixels outside the image are filled: nearest | reflect | constant | wrap.
-    fill_mode: str = "nearest"
+    #: how pixels outside the image are filled.
+    fill_mode: FillMode = FillMode.nearest
     #: > 0: expand the training split once to the originals plus this many augmented
     #: copies of each (``offline_x3``: 2) instead of augmenting batches on the fly.
-    offline_copies: int = 0
+    offline_copies: int = number(0, ge=0, le=20)
 
 
 @dataclass
 class ClassWeightsConfig:
     """How training samples are weighted per class."""
 
-    #: none | balanced | manual
-    kind: str = "none"
-    #: one weight per class, used when ``kind`` is ``manual``.
+    kind: ClassWeighting = ClassWeighting.none
+    #: one positive weight per class, used when ``kind`` is ``manual``.
     weights: list[float] | None = None
 
 
@@ -106,7 +199,7 @@ class OptimizerConfig:
     """A Keras optimizer built with ``hydra.utils.instantiate``."""
 
     _target_: str = "keras.optimizers.Adam"
-    learning_rate: float = 1e-3
+    learning_rate: float = number(1e-3, gt=0.0, le=1.0)
 
 
 @dataclass
@@ -115,7 +208,7 @@ class DataConfig:
 
     #: folder with train_tensor.npy, train_labels.npy, public_test_*.npy; null = demo set.
     dir: str | None = None
-    #: where the demo set is generated on first use; null = $MAMMO_CACHE or ~/.cache/mammo.
+    #: mammo's cache (demo set, ...); null = $MAMMO_CACHE or ~/.cache/mammo.
     cache_dir: str | None = None
     #: check the baseline (even index) / abnormality (odd index) pairing of the labels;
     #: set false for home-made data without baseline patches.
@@ -129,34 +222,54 @@ class DataConfig:
 class TrainerConfig:
     """The shared fit routine's knobs."""
 
-    epochs: int = 100
-    batch_size: int = 50
+    epochs: int = number(100, ge=1)
+    batch_size: int = number(50, ge=1)
     #: early stopping patience on validation loss (best weights are restored).
-    patience: int = 50
+    patience: int = number(50, ge=0)
     #: fraction of the training set held out for validation (stratified, seeded).
-    val_split: float = 0.15
+    val_split: float = number(0.15, gt=0.0, lt=1.0)
     #: rich progress bars during fit (off in tests and batch jobs if wanted).
     progress: bool = True
     #: TensorFlow intra-/inter-op thread counts per job; null = TensorFlow's default
     #: (every core). conf/trainer/default.yaml reads $MAMMO_TF_THREADS, which the
     #: local_parallel and slurm launchers set so that parallel jobs share the CPU.
-    threads: int | None = None
-    #: auto | float32 | mixed_bfloat16 (CPU) | mixed_float16 (GPU); the output layer stays
-    #: float32. auto: mixed_bfloat16 on CPUs with native bfloat16 (AMX, AVX-512 BF16) when
-    #: no GPU is present, float32 otherwise; metrics.json records the policy used.
-    precision: str = "auto"
+    threads: int | None = number(None, ge=1)
+    #: auto: mixed_bfloat16 on CPUs with native bfloat16 (AMX, AVX-512 BF16) when no GPU
+    #: is present, float32 otherwise; the output layer stays float32; metrics.json
+    #: records the policy used.
+    precision: Precision = Precision.auto
 
 
 @dataclass
 class LoggerConfig:
     """Experiment tracking during training (conf/logger/): what each epoch is logged to."""
 
-    #: tensorboard | csv | mlflow | none
-    name: str = "none"
+    name: LoggerName = LoggerName.none
     #: mlflow: tracking store; null = sqlite:///mlruns/mlflow.db under the working directory.
     tracking_uri: str | None = None
     #: mlflow: experiment the runs are logged to.
     experiment_name: str = "mammo"
+
+
+@dataclass
+class BootstrapSettings:
+    """Confidence intervals of the test metrics (a stratified bootstrap over test units)."""
+
+    #: bootstrap resamples; 0 turns intervals off.
+    resamples: int = number(2000, ge=0)
+    #: coverage of the intervals.
+    level: float = number(0.95, gt=0.5, lt=1.0)
+    method: IntervalMethod = IntervalMethod.percentile
+
+
+@dataclass
+class EvaluationSettings:
+    """How a test set is scored (every command that scores one)."""
+
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    #: binary tasks: the positive-class sensitivity to pick a threshold for; metrics.json
+    #: then records ``operating_point`` (threshold, sensitivity, specificity).
+    target_sensitivity: float | None = number(None, gt=0.0, le=1.0)
 
 
 @dataclass
@@ -171,31 +284,23 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    seed: int = 42
+    evaluate: EvaluationSettings = field(default_factory=EvaluationSettings)
+    seed: int = number(42, ge=0, lt=2**32)
     #: ``mammo train`` / ``mammo holdout`` only: the folder of an interrupted run to
     #: continue, with the config it saved (no other overrides); it writes into that folder.
     resume: str | None = None
 
 
 @dataclass
-class EvaluateSettings:
-    """Extra outputs of ``mammo evaluate`` for binary tasks."""
-
-    #: the positive-class sensitivity to pick a threshold for; metrics.json then records
-    #: ``operating_point`` (threshold, sensitivity, specificity). null = not computed.
-    target_sensitivity: float | None = None
-
-
-@dataclass
 class EvaluateConfig:
     """``mammo evaluate``: re-evaluate a saved run on a test set."""
 
-    #: the run folder written by ``mammo train`` (holds config.yaml and model.keras).
+    #: the run folder of a ``mammo train`` or ``mammo ensemble`` run.
     run: str = MISSING
     #: data to evaluate on; ``data.dir`` unset means the data the run was trained on.
     data: DataConfig = field(default_factory=DataConfig)
-    batch_size: int = 64
-    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    batch_size: int = number(64, ge=1)
+    evaluate: EvaluationSettings = field(default_factory=EvaluationSettings)
 
 
 @dataclass
@@ -203,7 +308,7 @@ class PredictSettings:
     """How ``mammo predict`` turns probabilities into classes and reports progress."""
 
     #: binary tasks: the positive class is predicted when its probability >= threshold.
-    threshold: float = 0.5
+    threshold: float = number(0.5, ge=0.0, le=1.0)
     #: a rich progress bar over the batches.
     progress: bool = True
 
@@ -212,13 +317,13 @@ class PredictSettings:
 class PredictConfig:
     """``mammo predict``: classify new patches with a saved run (or ensemble)."""
 
-    #: the run or ensemble folder (holds config.yaml and model.keras / ensemble.keras).
+    #: the run folder of a ``mammo train`` or ``mammo ensemble`` run.
     run: str = MISSING
     #: a course tensor .npy, a PNG/TIFF/DICOM file, or a folder of such files.
     input: str = MISSING
     #: [x0, y0, x1, y1]: the box cut from each image/DICOM (e.g. a full mammogram).
     roi: list[int] | None = None
-    batch_size: int = 64
+    batch_size: int = number(64, ge=1)
     predict: PredictSettings = field(default_factory=PredictSettings)
 
 
@@ -226,15 +331,15 @@ class PredictConfig:
 class ExplainConfig:
     """``mammo explain``: Grad-CAM heatmaps of a saved run's predictions."""
 
-    #: the run folder (scratch, pretrained or siamese model; ensembles are refused).
+    #: the run folder of a ``mammo train`` run (one model; ensembles are refused).
     run: str = MISSING
     #: as for ``mammo predict``; null = the run's test set (contact sheet of n patches).
     input: str | None = None
     #: [x0, y0, x1, y1]: the box cut from each image/DICOM.
     roi: list[int] | None = None
     #: test set: the n most confident predictions shown (half wrong ones, if there are).
-    n: int = 16
-    batch_size: int = 32
+    n: int = number(16, ge=1)
+    batch_size: int = number(32, ge=1)
     #: a rich progress bar over the batches.
     progress: bool = True
 
@@ -244,7 +349,7 @@ class HoldoutSettings:
     """The holdout repetitions (study tables 2-4)."""
 
     #: number of trainings, each on its own seeded stratified train/validation split.
-    k: int = 4
+    k: int = number(4, ge=2)
 
 
 @dataclass
@@ -271,28 +376,30 @@ class EnsembleConfig:
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
     #: test data; ``data.dir`` unset means the data the members were trained on.
     data: DataConfig = field(default_factory=DataConfig)
-    batch_size: int = 64
+    batch_size: int = number(64, ge=1)
+    evaluate: EvaluationSettings = field(default_factory=EvaluationSettings)
     #: filled in by ``mammo ensemble`` from the members (their common task) and saved in
-    #: the run folder's config.yaml, so ``mammo evaluate`` can re-evaluate the ensemble.
+    #: the run folder's config.yaml, where every command that takes ``run=`` reads it.
     task: TaskConfig | None = None
+    #: the seed of the bootstrap intervals.
+    seed: int = number(42, ge=0, lt=2**32)
 
 
 @dataclass
 class PrepareOptions:
-    """How ``mammo prepare`` cuts patches (defaults: the course's protocol, SPEC 1.5)."""
+    """How ``mammo prepare`` cuts patches (defaults: the course's protocol)."""
 
     #: side of the square output patches (the course format and mammo train need 150).
-    patch_size: int = 150
-    #: nearest (the course's) | bilinear
-    resize: str = "nearest"
+    patch_size: int = number(150, ge=8)
+    resize: Resize = Resize.nearest
     #: a pixel is breast tissue above this fraction of the image's full scale.
-    breast_level: float = 0.05
+    breast_level: float = number(0.05, ge=0.0, lt=1.0)
     #: a baseline patch needs at least this fraction of breast pixels.
-    breast_fraction: float = 0.9
-    #: a patient in both the train and test CSVs: drop_train | move_to_test | error
-    patient_overlap: str = "drop_train"
+    breast_fraction: float = number(0.9, ge=0.0, le=1.0)
+    #: a patient in both the train and test CSVs.
+    patient_overlap: PatientOverlap = PatientOverlap.drop_train
     #: parallel worker processes (one full image at a time each).
-    workers: int = 1
+    workers: int = number(1, ge=1)
     #: a rich progress bar over the full images.
     progress: bool = True
 
@@ -310,6 +417,14 @@ class PrepareConfig:
     prepare: PrepareOptions = field(default_factory=PrepareOptions)
 
 
+@dataclass
+class DescribeConfig(TrainConfig):
+    """``mammo data describe``: the train config's data/task/split keys, plus the sheet size."""
+
+    #: abnormality/baseline pairs shown per class in samples.png
+    samples_per_class: int = number(4, ge=1, le=50)
+
+
 def cpus_per_job(n_jobs: int) -> int:
     """CPU cores each of ``n_jobs`` parallel jobs may use (joblib's n_jobs: -1 = all cores)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -323,26 +438,24 @@ def cpus_per_job(n_jobs: int) -> int:
 # that import this module but never run the CLI's start-up.
 OmegaConf.register_new_resolver("mammo.cpus_per_job", cpus_per_job, replace=True)
 
-
-@dataclass
-class DescribeConfig(TrainConfig):
-    """``mammo data describe``: the train config's data/task/split keys, plus the sheet size."""
-
-    #: abnormality/baseline pairs shown per class in samples.png
-    samples_per_class: int = 4
+#: the schema of each Hydra command (conf/<command>.yaml extends ``<command>_schema``)
+COMMAND_SCHEMAS: dict[str, type] = {
+    "train": TrainConfig,
+    "describe": DescribeConfig,
+    "evaluate": EvaluateConfig,
+    "predict": PredictConfig,
+    "explain": ExplainConfig,
+    "holdout": HoldoutConfig,
+    "prepare": PrepareConfig,
+    "ensemble": EnsembleConfig,
+}
 
 
 def register_configs() -> None:
     """Register the schemas so that ``conf/*.yaml`` files can extend them."""
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(name="describe_schema", node=DescribeConfig)
-    cs.store(name="evaluate_schema", node=EvaluateConfig)
-    cs.store(name="predict_schema", node=PredictConfig)
-    cs.store(name="explain_schema", node=ExplainConfig)
-    cs.store(name="holdout_schema", node=HoldoutConfig)
-    cs.store(name="prepare_schema", node=PrepareConfig)
-    cs.store(name="ensemble_schema", node=EnsembleConfig)
+    for command, schema in COMMAND_SCHEMAS.items():
+        cs.store(name=f"{command}_schema", node=schema)
     cs.store(group="schema/model", name="scratch", node=ScratchModelConfig)
     cs.store(group="schema/model", name="pretrained", node=PretrainedModelConfig)
     cs.store(group="schema/model", name="siamese", node=SiameseModelConfig)

@@ -19,6 +19,8 @@ import numpy as np
 from mammo_cli.errors import MammoError
 
 IMAGE_SIZE = 150
+#: what every mammo model takes per sample: one 150x150 grayscale patch
+PATCH_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 #: course labels: index -> meaning
 RAW_LABELS = (
     "baseline",

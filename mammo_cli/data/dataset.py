@@ -32,6 +32,6 @@ def load_task_data(data: DataConfig, task: TaskConfig, with_train: bool = True) 
             require_pairs=data.require_pairs and not task.pairs,
             patient_groups=data.patient_groups,
         )
-        return select_task(course, task.classes, split, pairs=task.pairs)
+        return select_task(course, task.classes, split, pairs=task.pairs, paired=data.require_pairs)
 
     return TaskData(folder=folder, train=view("train") if with_train else None, test=view("test"))

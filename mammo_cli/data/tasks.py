@@ -1,4 +1,4 @@
-"""Task views: which patches a task uses and which class each one becomes (SPEC 1.2)."""
+"""Task views: which patches a task uses and which class each one becomes."""
 
 from __future__ import annotations
 
@@ -36,14 +36,31 @@ class TaskView:
     images: np.ndarray
     labels: np.ndarray
     class_names: list[str]
+    #: index of each sample's patch in the course tensor (the abnormality's, for pairs)
+    course_index: np.ndarray
     baselines: np.ndarray | None = None
     #: patient number of each sample, when the course folder records it
     groups: np.ndarray | None = None
+    #: whether the course tensor interleaves baselines (2i) and abnormalities (2i+1)
+    paired: bool = False
 
-    def counts(self) -> dict[str, int]:
-        """Number of samples (patches, or pairs) per class name."""
-        per_class = np.bincount(self.labels, minlength=len(self.class_names))
-        return {name: int(n) for name, n in zip(self.class_names, per_class, strict=True)}
+    def counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        """Number of samples (patches, or pairs) per class name (of ``rows`` if given)."""
+        labels = self.labels if rows is None else self.labels[rows]
+        return class_counts(labels, self.class_names)
+
+    def bootstrap_units(self) -> tuple[np.ndarray, str]:
+        """What a bootstrap resamples as one unit, per sample, and its kind: the patient
+        when the data records patients, else the course pair (a baseline and its
+        abnormality are one unit when both are samples, as in task 4), else the sample."""
+        if self.groups is not None:
+            return self.groups, "patient"
+        if self.baselines is not None:  # every sample is an (abnormality, baseline) pair
+            return np.arange(len(self.labels)), "pair"
+        if self.paired:
+            pairs = self.course_index // 2
+            return pairs, "pair" if len(np.unique(pairs)) < len(pairs) else "sample"
+        return np.arange(len(self.labels)), "sample"
 
     def stored_input(self) -> ModelInput:
         """The model's input in the patches' stored dtype (views, no copy), for
@@ -56,6 +73,20 @@ class TaskView:
         baseline) tuple of them."""
         images = to_model_input(self.images)
         return images if self.baselines is None else (images, to_model_input(self.baselines))
+
+
+def class_counts(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, int]:
+    """Number of samples per class name, in class order (zeros included)."""
+    per_class = np.bincount(labels, minlength=len(class_names))
+    return {name: int(n) for name, n in zip(class_names, per_class, strict=True)}
+
+
+def positive_class(classes: Sequence[str], positive: int | None) -> int | None:
+    """The index of a binary task's positive class (the second class unless the task says
+    otherwise); None for tasks with more classes."""
+    if len(classes) != 2:
+        return None
+    return 1 if positive is None else int(positive)
 
 
 class Samples(NamedTuple):
@@ -91,11 +122,13 @@ def select_task(
     classes: Mapping[str, Sequence[int]],
     split_name: str,
     pairs: bool = False,
+    paired: bool = False,
 ) -> TaskView:
     """Keep the patches whose label belongs to one of ``classes`` and map them to indices.
 
     With ``pairs`` the samples are the (abnormality 2i+1, baseline 2i) pairs, classed by
-    the abnormality's label; a broken interleaving is refused. Refuses a task whose class
+    the abnormality's label; a broken interleaving is refused. ``paired`` says that the
+    split's interleaving was checked (patch 2i is the baseline of 2i+1). Refuses a task whose class
     has no sample in this split (nothing could be learned or measured for it).
     """
     lookup = label_lookup(classes)
@@ -107,8 +140,10 @@ def select_task(
             images=aligned_rows(split.images, 2 * keep + 1),
             labels=mapped[keep],
             class_names=list(classes),
+            course_index=2 * keep + 1,
             baselines=aligned_rows(split.images, 2 * keep),
             groups=None if split.groups is None else split.groups[2 * keep + 1],
+            paired=True,
         )
     else:
         mapped = lookup[split.labels]
@@ -117,7 +152,9 @@ def select_task(
             images=aligned_rows(split.images, keep),
             labels=mapped[keep],
             class_names=list(classes),
+            course_index=keep,
             groups=None if split.groups is None else split.groups[keep],
+            paired=paired,
         )
     empty = [name for name, n in view.counts().items() if n == 0]
     if empty:

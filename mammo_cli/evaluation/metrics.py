@@ -15,6 +15,12 @@ from sklearn.metrics import (
 from mammo_cli.training.fit import LOSSES
 
 
+def to_distribution(probs: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum 1 (a no-op for softmax; sigmoid outputs are scores per class)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
+
+
 def cross_entropy(labels: np.ndarray, probs: np.ndarray, output_activation: str) -> float:
     """The training loss (categorical or binary cross-entropy) on the test set, unweighted."""
     onehot = keras.utils.to_categorical(labels, probs.shape[1]).astype(np.float32)
@@ -36,7 +42,7 @@ def classification_metrics(
     is the positive class's F1 for binary tasks and the macro F1 otherwise.
     """
     n_classes = len(class_names)
-    scores = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
+    scores = to_distribution(probs)
     predicted = scores.argmax(axis=1)
     classes = np.arange(n_classes)
     present = np.unique(labels)

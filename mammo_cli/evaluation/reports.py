@@ -190,8 +190,12 @@ class RunRow:
     overrides: dict[str, str]
     #: the run's metrics.json, or None when the run failed
     metrics: dict[str, Any] | None
-    #: ok | failed | interrupted
+    #: ok | failed | interrupted | unreadable
     status: str = "ok"
+    #: the command that made the run: train | ensemble | baseline
+    kind: str = "train"
+    #: why the row has no scores, when that needs saying (a damaged file)
+    note: str = ""
 
 
 def varying_keys(rows: Sequence[RunRow]) -> list[str]:
@@ -205,25 +209,29 @@ def varying_keys(rows: Sequence[RunRow]) -> list[str]:
 
 
 def comparison_table(rows: Sequence[RunRow], title: str) -> TextTable:
-    """One row per run: the overrides that differ between runs, the test scores, the folder.
+    """One row per run: its kind when runs of several kinds are compared (training runs,
+    ensembles, baselines), the overrides that differ between runs, the test scores, the
+    folder.
 
     With ``model.hidden_units`` and ``trainer.batch_size`` swept this is study table 1
     (Batch size | Hidden units | Test accuracy | Test loss | AUC | F-score).
     """
     keys = varying_keys(rows)
-    headers = [OVERRIDE_TITLES.get(key, key) for key in keys]
+    kinds = len({row.kind for row in rows}) > 1
+    headers = ["Kind"] * kinds + [OVERRIDE_TITLES.get(key, key) for key in keys]
     headers += [SCORE_TITLES[key] for key in SCORES] + ["Run"]
     body = []
     for row in rows:
-        cells = [row.overrides.get(key, "-") for key in keys]
+        cells = [row.kind] * kinds + [row.overrides.get(key, "-") for key in keys]
         if row.metrics is None:
             cells += [row.status] * len(SCORES)
         else:
             cells += [format_score(row.metrics.get(key)) for key in SCORES]
         body.append([*cells, row.run])
-    align = ["left"] * len(keys) + ["right"] * len(SCORES) + ["left"]
+    align = ["left"] * (len(keys) + kinds) + ["right"] * len(SCORES) + ["left"]
     failed = [row.run for row in rows if row.metrics is None]
     notes = [f"{len(failed)} of {len(rows)} runs failed: {', '.join(failed)}"] if failed else []
+    notes += [f"{row.run}: {row.note}" for row in rows if row.note]
     return TextTable(title, headers, body, align, notes)
 
 
@@ -232,9 +240,9 @@ def comparison_csv(rows: Sequence[RunRow]) -> str:
     keys = varying_keys(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run", *keys, *SCORES, "status"])
+    writer.writerow(["run", "kind", *keys, *SCORES, "status"])
     for row in rows:
         swept = [row.overrides.get(key, "") for key in keys]
         scores = [row.metrics.get(key) if row.metrics else "" for key in SCORES]
-        writer.writerow([row.run, *swept, *scores, row.status])
+        writer.writerow([row.run, row.kind, *swept, *scores, row.status])
     return buffer.getvalue()

@@ -30,17 +30,11 @@ import numpy as np
 
 from mammo_cli.errors import MammoError
 from mammo_cli.files import write_with
+from mammo_cli.runs.folder import CHECKPOINT_DIR
+from mammo_cli.runs.folder import CHECKPOINT_STATE as STATE_FILE
 from mammo_cli.training.callbacks import EpochTimer
 
-#: the checkpoint folder inside a run folder, and its one file
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.npz"
 _GROUPS = ("model", "optimizer", "best")
-
-
-def has_checkpoint(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds the checkpoint of an unfinished training."""
-    return (run_dir / CHECKPOINT_DIR / STATE_FILE).is_file()
 
 
 def remove_checkpoint(run_dir: Path) -> None:

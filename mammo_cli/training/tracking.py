@@ -12,8 +12,8 @@ folder's files as artifacts; the per-epoch metrics come from the Keras callback 
   created by the first job under a file lock in the sweep folder, so it works with any
   launcher whose jobs share that folder (basic, joblib, submitit).
 
-No TensorFlow here, and MLflow is imported only when a run is opened: ``check_logger``
-runs before any training starts.
+No TensorFlow here, and MLflow is imported only when a run is opened (whether it is
+installed is checked with the config, before any training starts).
 """
 
 from __future__ import annotations
@@ -34,14 +34,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.config import LoggerConfig
-from mammo_cli.errors import MammoError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-#: the logger group's options (conf/logger/)
-LOGGERS = ("tensorboard", "csv", "mlflow", "none")
-MLFLOW_MISSING = "logger=mlflow needs MLflow: pip install 'mammo-cli[mlflow]'"
 #: the default local store: <working dir>/mlruns/mlflow.db, artifacts in mlruns/artifacts
 STORE_DIR = "mlruns"
 SQLITE_PREFIX = "sqlite:///"
@@ -54,17 +50,6 @@ MAX_RUN_NAME_LENGTH = 250
 
 #: the innermost open run (a holdout's parent run while its splits train)
 _current: ContextVar[MlflowRun | None] = ContextVar("mammo_mlflow_run", default=None)
-
-
-def check_logger(cfg: LoggerConfig) -> None:
-    """Refuse an unknown ``logger.name``, or ``logger=mlflow`` without MLflow installed."""
-    if cfg.name not in LOGGERS:
-        raise MammoError(f"logger.name={cfg.name}; expected one of {', '.join(LOGGERS)}")
-    if cfg.name == "mlflow":
-        try:
-            import mlflow  # noqa: F401
-        except ImportError:
-            raise MammoError(MLFLOW_MISSING) from None
 
 
 def tracking_uri(cfg: LoggerConfig) -> str:

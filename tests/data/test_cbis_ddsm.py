@@ -462,7 +462,7 @@ def test_cli_prepare_without_tensorflow_then_train_reads_it(tree, prepared, tmp_
 @pytest.mark.parametrize(
     ("case", "fragments"),
     [
-        ("no_source", ["missing source=<folder>"]),
+        ("no_source", ["missing source="]),
         ("no_columns", ["lacks column(s)", "'pathology'"]),
         ("no_dicom", ["no readable DICOM file"]),
         ("unwritable", ["cannot write to out="]),

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from mammo_cli.commands.holdout import holdout_report, split_seed, summarize
 from mammo_cli.config import cpus_per_job
 from mammo_cli.evaluation.reports import (
     RunRow,
@@ -22,6 +21,7 @@ from mammo_cli.evaluation.reports import (
     ordinal,
     score_summary,
 )
+from mammo_cli.runs.holdout import holdout_report, split_seed, summarize
 from tests.helpers import assert_user_error, run_mammo
 
 SCORES = {"accuracy": 0.8, "loss": 0.4, "auc": 0.85, "f1": 0.75, "f1_macro": 0.78}
@@ -142,7 +142,7 @@ def test_report_reads_a_folder_of_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     parsed = list(csv.DictReader(io.StringIO((sweep / "report.csv").read_text())))
     assert [r["run"] for r in parsed] == [*map(str, range(12)), "12/split_1", "13"]
-    assert list(parsed[0])[:5] == ["run", "task", "model", "class_weights", "experiment"]
+    assert list(parsed[0])[:6] == ["run", "kind", "task", "model", "class_weights", "experiment"]
     assert parsed[11]["model"] == "vgg19" and parsed[11]["class_weights"] == "manual"
     assert parsed[12]["task"] == "2.2" and parsed[12]["class_weights"] == ""
     assert float(parsed[10]["accuracy"]) == pytest.approx(0.9)

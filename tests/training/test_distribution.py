@@ -17,7 +17,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from hydra import compose, initialize_config_module
 from mammo_cli.config import register_configs
 from mammo_cli.data.dataset import load_task_data
-from mammo_cli.runs import train_and_evaluate
+from mammo_cli.runs.pipeline import train_and_evaluate
 from mammo_cli.tf_setup import distribution_strategy
 
 register_configs()

@@ -1,0 +1,122 @@
+"""Scoring a test set and writing a scored run folder: the same for every command.
+
+``mammo train`` (and each holdout split), ``mammo evaluate``, ``mammo ensemble`` and
+``mammo baseline`` all end here: the class probabilities of the test samples become the
+contract's metrics, ``test_predictions.csv`` (one row per test sample, from which every
+later comparison is computed without re-running a model), the plots, and, written last,
+``metrics.json``. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammo_cli.data.tasks import TaskView, positive_class
+from mammo_cli.evaluation.metrics import (
+    classification_metrics,
+    cross_entropy,
+    operating_point,
+    to_distribution,
+)
+from mammo_cli.evaluation.plots import save_confusion_matrix, save_roc_curve
+from mammo_cli.files import write_json, write_text
+from mammo_cli.runs.folder import METRICS_FILE, PLOTS, TEST_PREDICTIONS_FILE
+
+#: the contract's test metrics, in the order metrics.json lists them
+METRIC_KEYS = (
+    "accuracy",
+    "loss",
+    "auc",
+    "f1",
+    "f1_macro",
+    "precision",
+    "recall",
+    "confusion_matrix",
+)
+
+
+def score(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    positive: int | None,
+    output_activation: str,
+) -> dict[str, Any]:
+    """The contract's metrics of raw class probabilities (the loss is the training loss
+    of ``output_activation``; the other metrics score the rows as distributions)."""
+    metrics = classification_metrics(labels, probs, class_names, positive)
+    metrics["loss"] = cross_entropy(labels, probs, output_activation)
+    return {**{key: metrics[key] for key in METRIC_KEYS}, **metrics}
+
+
+def test_predictions_csv(test: TaskView, probs: np.ndarray) -> str:
+    """``index, course_index, unit, label, prob_<class>..., predicted``: one row per test
+    sample in test-set order; probabilities as the metrics score them (rows sum to 1)."""
+    units, _ = test.bootstrap_units()
+    rows = to_distribution(probs)
+    names = test.class_names
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["index", "course_index", "unit", "label", *(f"prob_{n}" for n in names), "predicted"]
+    )
+    for index, (label, row) in enumerate(zip(test.labels, rows, strict=True)):
+        writer.writerow(
+            [
+                index,
+                int(test.course_index[index]),
+                int(units[index]),
+                names[label],
+                *(repr(float(p)) for p in row),
+                names[int(np.argmax(row))],
+            ]
+        )
+    return buffer.getvalue()
+
+
+def write_results(
+    run_dir: Path,
+    result: dict[str, Any],
+    test: TaskView,
+    probs: np.ndarray,
+    title: str,
+    positive: int | None,
+    target_sensitivity: float | None = None,
+) -> dict[str, Any]:
+    """Write the scored run: plots, ``test_predictions.csv``, then ``metrics.json``
+    (last: its presence means the run finished). Binary tasks get ``roc_curve.png`` and,
+    with ``target_sensitivity``, the ``operating_point`` in ``metrics.json``."""
+    names = test.class_names
+    save_confusion_matrix(
+        result["confusion_matrix"], names, run_dir / PLOTS["confusion_matrix"], title
+    )
+    if positive is not None and len(np.unique(test.labels)) == 2:
+        scores = to_distribution(probs)[:, positive]
+        point = (
+            None
+            if target_sensitivity is None
+            else operating_point(test.labels, scores, positive, target_sensitivity)
+        )
+        if point is not None:
+            result = {**result, "operating_point": point}
+        save_roc_curve(
+            (test.labels == positive).astype(int),
+            scores,
+            names[positive],
+            run_dir / PLOTS["roc_curve"],
+            f"{title}: ROC ({names[positive]} positive)",
+            point,
+        )
+    write_text(run_dir / TEST_PREDICTIONS_FILE, test_predictions_csv(test, probs))
+    write_json(run_dir / METRICS_FILE, result)
+    return result
+
+
+def task_positive(task: Any) -> int | None:
+    """The positive class index of a task config (None for multi-class tasks)."""
+    return positive_class(list(task.classes), task.positive_class)
