@@ -1,4 +1,4 @@
-"""``mammo prepare``: build the course tensors from a CBIS-DDSM download (SPEC 1.5)."""
+"""``mammo prepare``: build the course tensors from a CBIS-DDSM download."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.commands import in_run_folder
+from mammo_cli.data.course import SPLIT_FILES
 from mammo_cli.errors import MammoError
 
 log = logging.getLogger(__name__)
@@ -48,3 +49,7 @@ def run(cfg: DictConfig) -> None:
         f"{summary['full_images']} full images reused); skipped: {skipped}"
     )
     print(f"wrote {out} (course .npy files, train_groups.npy, manifest.csv, summary.json)")
+    for split, count in summary["pairs"].items():
+        if not count:
+            empty = SPLIT_FILES[split][0]
+            print(f"note: no {split} pairs, so {empty} is empty (commands that use it refuse it)")

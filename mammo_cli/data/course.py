@@ -1,4 +1,4 @@
-"""Loading and validating the course format (SPEC 1.1).
+"""Loading and validating the course format.
 
 A course folder holds ``train_tensor.npy``/``train_labels.npy`` and
 ``public_test_tensor.npy``/``public_test_labels.npy``: tensors of shape (N, 150, 150)
