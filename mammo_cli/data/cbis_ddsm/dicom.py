@@ -44,7 +44,18 @@ def index_dicoms(source: Path) -> tuple[dict[Uids, list[DicomFile]], list[tuple[
     Returns the index and the files whose header could not be read, with the reason.
     """
     import pydicom
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    # what pydicom raises for a broken header (NotImplementedError: an unknown VR)
+    header_errors = (
+        InvalidDicomError,
+        BytesLengthException,
+        NotImplementedError,
+        OSError,
+        AttributeError,
+        ValueError,
+        TypeError,
+    )
 
     if not source.is_dir():
         raise MammoError(f"source={source} is not a folder (expected the CBIS-DDSM DICOM tree)")
@@ -57,7 +68,7 @@ def index_dicoms(source: Path) -> tuple[dict[Uids, list[DicomFile]], list[tuple[
             uids = (str(header.StudyInstanceUID), str(header.SeriesInstanceUID))
             shape = (int(header.Rows), int(header.Columns))
             stat = path.stat()
-        except (InvalidDicomError, OSError, AttributeError, ValueError, TypeError) as exc:
+        except header_errors as exc:
             unreadable.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
         index.setdefault(uids, []).append(
