@@ -506,6 +506,19 @@ def test_cli_refuses_a_prepare_that_cuts_no_pair_and_writes_no_course_file(tree,
     assert len(skipped) == 11 and f"skipped {MS} row 2 (image_not_found)" in "\n".join(skipped)
 
 
+def test_cli_notes_a_split_without_pairs(tree, tmp_path):
+    csv_dir = tmp_path / "test_csvs_only"
+    csv_dir.mkdir()
+    for name in (MS, CS):
+        shutil.copy(tree.csv_dir / name, csv_dir / name)
+    args = [f"source={tree.source}", f"csv_dir={csv_dir}", f"out={tmp_path / 'out'}"]
+    result = run_mammo("prepare", *args, "prepare.progress=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "0 train and 2 test pairs" in result.stdout
+    assert "note: no train pairs, so train_tensor.npy is empty" in result.stdout
+    assert np.load(tmp_path / "out" / "train_tensor.npy").shape == (0, PATCH, PATCH)
+
+
 def test_broken_dicom_headers_are_reported_not_raised(tmp_path):
     write_dicom(tmp_path / "good.dcm", full_image())
     data = (tmp_path / "good.dcm").read_bytes()
