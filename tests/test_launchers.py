@@ -87,3 +87,20 @@ def test_optuna_sweeper_maximises_validation_auc(tiny_course, tmp_path):
     ]
     assert best.best_value == pytest.approx(max(validation_aucs))
     assert set(best.best_params) >= {"model.hidden_units", "optimizer.learning_rate"}
+
+
+def test_slurm_launcher_composes_with_the_submitit_plugin(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    result = run_mammo(
+        "train",
+        "--cfg",
+        "hydra",
+        "hydra/launcher=slurm",
+        "hydra.launcher.cpus_per_task=4",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    hydra = OmegaConf.create(result.stdout).hydra
+    assert hydra.launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert hydra.launcher.cpus_per_task == 4 and hydra.launcher.timeout_min == 240
+    assert hydra.job.env_set.MAMMO_TF_THREADS == 4  # TensorFlow gets the job's cores

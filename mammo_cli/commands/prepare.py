@@ -1,4 +1,4 @@
-"""``mammo prepare``: build the course tensors from a CBIS-DDSM download (SPEC 1.5)."""
+"""``mammo prepare``: build the course tensors from a CBIS-DDSM download."""
 
 from __future__ import annotations
 
@@ -6,23 +6,19 @@ import logging
 from pathlib import Path
 
 from hydra.utils import to_absolute_path
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from mammo_cli.errors import MammoError
+from mammo_cli.data.course import SPLIT_FILES
 
 log = logging.getLogger(__name__)
 
-USAGE = "mammo prepare source=<DICOM tree> csv_dir=<folder with the CSVs> out=<folder>"
-
 
 def _folder(cfg: DictConfig, key: str) -> Path:
-    if OmegaConf.is_missing(cfg, key) or not str(cfg[key]).strip():
-        raise MammoError(f"missing {key}=<folder> (usage: {USAGE})")
     return Path(to_absolute_path(str(Path(str(cfg[key])).expanduser())))
 
 
 def run(cfg: DictConfig, run_dir: Path) -> None:
-    """Hydra task function: read CSVs and DICOMs, write the course folder ``out``."""
+    """Read the CSVs and DICOMs, write the course folder ``out``."""
     from mammo_cli.data.cbis_ddsm import PatchOptions, prepare
 
     source, csv_dir, out = (_folder(cfg, key) for key in ("source", "csv_dir", "out"))
@@ -44,3 +40,7 @@ def run(cfg: DictConfig, run_dir: Path) -> None:
         f"{summary['full_images']} full images reused); skipped: {skipped}"
     )
     print(f"wrote {out} (course .npy files, train_groups.npy, manifest.csv, summary.json)")
+    for split, count in summary["pairs"].items():
+        if not count:
+            empty = SPLIT_FILES[split][0]
+            print(f"note: no {split} pairs, so {empty} is empty (commands that use it refuse it)")

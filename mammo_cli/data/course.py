@@ -1,4 +1,4 @@
-"""Loading and validating the course format (SPEC 1.1).
+"""Loading and validating the course format.
 
 A course folder holds ``train_tensor.npy``/``train_labels.npy`` and
 ``public_test_tensor.npy``/``public_test_labels.npy``: tensors of shape (N, 150, 150)
@@ -11,10 +11,13 @@ and what was found. Arrays are memory-mapped and never unpickled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from mammo_cli.errors import MammoError
 
@@ -51,28 +54,77 @@ class CourseSplit:
     groups: np.ndarray | None = None
 
 
-def load_array(path: Path) -> np.ndarray:
-    """Memory-map a ``.npy`` file without ever unpickling; refuse anything unreadable."""
-    if not path.is_file():
-        raise MammoError(f"missing file {path} (expected a course-format .npy file)")
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        if any(hint in str(exc) for hint in ("allow_pickle", "Object arrays", "Python objects")):
-            raise MammoError(
-                f"{path} holds a pickled/object array; mammo only reads plain numeric "
-                "arrays (re-save it with a numeric dtype)"
-            ) from exc
-        raise MammoError(f"{path} is not a readable .npy file ({exc})") from exc
-    except (OSError, EOFError) as exc:
+#: what numpy raises for a .npy file it cannot parse: ValueError (bad signature, version
+#: or header, pickled data), EOFError (cut short), OverflowError (a dimension too large
+#: for C), tokenize.TokenError (a header dict that never closes)
+_NPY_ERRORS = (ValueError, EOFError, OverflowError, TokenError)
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc.args[0] if isinstance(exc, TokenError) else exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse a file whose .npy header is unusable or announces more data than it holds.
+
+    The header is read with numpy's own reader (:mod:`numpy.lib.format`); this only turns
+    its findings into messages that say what is wrong with the file.
+    """
+    with path.open("rb") as handle:
+        start = handle.read(len(npy_format.MAGIC_PREFIX))
+        if start.startswith(b"PK\x03\x04"):
+            raise MammoError(f"{path}: an .npz archive; expected one array saved by numpy.save")
+        if start != npy_format.MAGIC_PREFIX:
+            found = "it is empty" if not start else "it lacks numpy's \\x93NUMPY signature"
+            raise MammoError(f"{path}: not a .npy file ({found})")
+        handle.seek(0)
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version in ((2, 0), (3, 0)):  # a wider header length (3.0: UTF-8 field names)
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:
+            raise MammoError(f"{path}: .npy format version {version} (numpy reads 1.0 to 3.0)")
+        data_start = handle.tell()
+    if dtype.hasobject:
         raise MammoError(
-            f"{path} is not a readable .npy file (truncated or corrupt: {exc})"
-        ) from exc
-    if not isinstance(array, np.ndarray):
-        raise MammoError(f"{path} is not a single .npy array")
-    if array.dtype.hasobject:
-        raise MammoError(f"{path} holds an object array; expected numeric patches/labels")
-    return array
+            f"{path}: holds a pickled/object array; mammo only reads plain numeric arrays "
+            "(re-save it with a numeric dtype)"
+        )
+    if dtype.kind == "V":
+        raise MammoError(f"{path}: holds records ({dtype}), not a plain numeric array")
+    if any(n < 0 for n in shape):
+        raise MammoError(f"{path}: malformed .npy header: shape {shape} has a negative dimension")
+    expected = math.prod(shape) * dtype.itemsize
+    found = path.stat().st_size - data_start
+    if found < expected:
+        raise MammoError(
+            f"{path}: truncated .npy file: its header announces shape {shape} of {dtype} "
+            f"({expected:,} bytes of data) but only {found:,} bytes follow"
+        )
+
+
+def load_array(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file without ever unpickling; refuse anything unreadable.
+
+    Each refusal is one line naming the file and what is wrong with it: missing, not a
+    .npy file, a malformed header, a pickled/object or record array, cut short.
+    """
+    if not path.is_file():
+        raise MammoError(f"{path}: missing file (expected a course-format .npy file)")
+    try:
+        _check_npy_header(path)
+    except OSError as exc:
+        raise MammoError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    except _NPY_ERRORS as exc:
+        raise MammoError(f"{path}: malformed .npy header ({_one_line(exc)})") from exc
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except OSError as exc:
+        raise MammoError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    except _NPY_ERRORS as exc:
+        raise MammoError(f"{path}: not a readable .npy file ({_one_line(exc)})") from exc
 
 
 def _validate_tensor(images: np.ndarray, path: Path) -> None:

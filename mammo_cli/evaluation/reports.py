@@ -132,10 +132,13 @@ def ordinal(n: int) -> str:
 
 
 def score_summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and population standard deviation (ddof=0) of each score over ``runs``."""
+    """Mean and population standard deviation (ddof=0) of each score over ``runs``.
+
+    A score that is missing (None: a NaN read back from strict JSON) counts as NaN.
+    """
     mean, std = {}, {}
     for key in SCORES:
-        values = [float(run[key]) for run in runs]
+        values = [math.nan if run[key] is None else float(run[key]) for run in runs]
         mean[key] = math.fsum(values) / len(values)
         std[key] = math.sqrt(math.fsum((v - mean[key]) ** 2 for v in values) / len(values))
     return mean, std

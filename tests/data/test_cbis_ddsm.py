@@ -23,6 +23,7 @@ from mammo_cli.data.cbis_ddsm import (  # noqa: E402
     read_case_csvs,
     resize,
 )
+from mammo_cli.data.cbis_ddsm.dicom import index_dicoms  # noqa: E402
 from mammo_cli.data.course import load_split  # noqa: E402
 from mammo_cli.errors import MammoError  # noqa: E402
 from tests.helpers import (  # noqa: E402
@@ -485,6 +486,67 @@ def test_cli_user_errors(case, fragments, tree, tmp_path):
         [] if case == "no_source" else [f"source={source}"]
     )
     assert_user_error(run_mammo("prepare", *args, cwd=tmp_path), *fragments)
+
+
+def test_cli_refuses_a_prepare_that_cuts_no_pair_and_writes_no_course_file(tree, tmp_path):
+    source = tmp_path / "other_download"  # readable DICOMs, but none the CSVs name
+    write_dicom(source / "1-1.dcm", full_image())
+    out = tmp_path / "out"
+    args = [f"source={source}", f"csv_dir={tree.csv_dir}", f"out={out}", "prepare.progress=false"]
+    result = run_mammo("prepare", *args, cwd=tmp_path)
+    assert_user_error(
+        result,
+        "no baseline/abnormality pair could be cut from the 11 CSV row(s) read",
+        "10 image_not_found, 1 patient_in_both_splits",
+        f"e.g. {CS} row 1: full image not in the source tree",
+    )
+    assert [path.name for path in out.iterdir()] == [".prepare-cache"]
+    (log,) = (tmp_path / "outputs" / "prepare").rglob("prepare.log")
+    skipped = [line for line in log.read_text().splitlines() if "skipped" in line]
+    assert len(skipped) == 11 and f"skipped {MS} row 2 (image_not_found)" in "\n".join(skipped)
+
+
+def test_cli_notes_a_split_without_pairs(tree, tmp_path):
+    csv_dir = tmp_path / "test_csvs_only"
+    csv_dir.mkdir()
+    for name in (MS, CS):
+        shutil.copy(tree.csv_dir / name, csv_dir / name)
+    args = [f"source={tree.source}", f"csv_dir={csv_dir}", f"out={tmp_path / 'out'}"]
+    result = run_mammo("prepare", *args, "prepare.progress=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "0 train and 2 test pairs" in result.stdout
+    assert "note: no train pairs, so train_tensor.npy is empty" in result.stdout
+    assert np.load(tmp_path / "out" / "train_tensor.npy").shape == (0, PATCH, PATCH)
+
+
+def test_broken_dicom_headers_are_reported_not_raised(tmp_path):
+    write_dicom(tmp_path / "good.dcm", full_image())
+    data = (tmp_path / "good.dcm").read_bytes()
+    series_vr, rows_length = b"\x20\x00\x0e\x00UI", b"\x28\x00\x10\x00US\x02\x00"
+    assert data.count(series_vr) == data.count(rows_length) == 1
+    (tmp_path / "unknown_vr.dcm").write_bytes(data.replace(series_vr, b"\x20\x00\x0e\x00Uv"))
+    (tmp_path / "odd_length.dcm").write_bytes(
+        data.replace(rows_length, b"\x28\x00\x10\x00US\x03\x00")
+    )
+    index, unreadable = index_dicoms(tmp_path)
+    assert [len(files) for files in index.values()] == [1]
+    assert {Path(path).name: error.split(":")[0] for path, error in unreadable} == {
+        "odd_length.dcm": "BytesLengthException",
+        "unknown_vr.dcm": "NotImplementedError",
+    }
+
+
+def test_rows_without_pairs_are_refused_and_short_rows_skipped(tree, tmp_path):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    header = (tree.csv_dir / MT).read_text().splitlines()[0]
+    (csv_dir / MT).write_text(header + "\n")
+    with pytest.raises(MammoError, match="the CSV files hold no rows"):
+        prepare(tree.source, csv_dir, tmp_path / "out", OPTIONS, progress=False)
+    (csv_dir / MT).write_text(header + "\nP_00001,2,LEFT\n")  # a row cut short
+    catalogue = read_case_csvs(csv_dir)
+    assert not catalogue.lesions and [s.reason for s in catalogue.skips] == ["bad_row"]
+    assert "abnormality type ''" in catalogue.skips[0].detail
 
 
 @pytest.mark.skipif(not SHARED_CSVS.is_dir(), reason="shared/data/cbis-ddsm not beside the clone")

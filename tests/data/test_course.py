@@ -30,7 +30,48 @@ def _pickled(folder: Path) -> str:
 def _truncated(folder: Path) -> str:
     path = folder / "train_tensor.npy"
     path.write_bytes(path.read_bytes()[:5000])
-    return "not a readable .npy file"
+    return "train_tensor.npy: truncated .npy file: its header announces shape (80, 150, 150)"
+
+
+def npy_bytes(header: str, data: bytes = b"") -> bytes:
+    """A version 1.0 .npy file with ``header`` as its (possibly broken) header text."""
+    text = header.encode("latin1")
+    text += b" " * (-(10 + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data
+
+
+def _unclosed_brace(folder: Path) -> str:
+    header = "{'descr': '<u2', 'fortran_order': False, 'shape': (80, 150, 150), "
+    (folder / "train_tensor.npy").write_bytes(npy_bytes(header))
+    return "train_tensor.npy: malformed .npy header (EOF in multi-line statement)"
+
+
+def _negative_dimension(folder: Path) -> str:
+    header = "{'descr': '<u2', 'fortran_order': False, 'shape': (80, -150, 150), }"
+    (folder / "train_tensor.npy").write_bytes(npy_bytes(header, bytes(4096)))
+    return "train_tensor.npy: malformed .npy header: shape (80, -150, 150) has a negative dimension"
+
+
+def _records(folder: Path) -> str:
+    records = np.zeros(80, dtype=[("label", "<i8"), ("weight", "<f4")])
+    np.save(folder / "train_labels.npy", records)
+    return "train_labels.npy: holds records ([('label', '<i8'), ('weight', '<f4')])"
+
+
+def _not_npy(folder: Path) -> str:
+    (folder / "public_test_labels.npy").write_text("0,1,0,2\n")
+    return "public_test_labels.npy: not a .npy file (it lacks numpy's \\x93NUMPY signature)"
+
+
+def _npz(folder: Path) -> str:
+    np.savez(folder / "train.npz", np.load(folder / "train_tensor.npy"))
+    (folder / "train.npz").replace(folder / "train_tensor.npy")
+    return "train_tensor.npy: an .npz archive"
+
+
+def _empty_file(folder: Path) -> str:
+    (folder / "train_labels.npy").write_bytes(b"")
+    return "train_labels.npy: not a .npy file (it is empty)"
 
 
 def _wrong_rank(folder: Path) -> str:
@@ -99,6 +140,12 @@ def _empty_class(folder: Path) -> str:
 BAD_INPUTS = [
     _pickled,
     _truncated,
+    _unclosed_brace,
+    _negative_dimension,
+    _records,
+    _not_npy,
+    _npz,
+    _empty_file,
     _wrong_rank,
     _wrong_size,
     _nan,
@@ -121,6 +168,16 @@ def test_bad_input_is_refused_by_the_cli(spoil, tiny_course, tmp_path):
     for run in run_folders(tmp_path / "outputs"):
         assert not (run / "metrics.json").exists()
         assert not (run / "model.keras").exists()
+
+
+@pytest.mark.parametrize(
+    "spoil", [_unclosed_brace, _negative_dimension, _truncated], ids=lambda f: f.__name__.strip("_")
+)
+def test_describe_refuses_an_unreadable_npy_file(spoil, tiny_course, tmp_path):
+    folder = copy_course(tiny_course, tmp_path)
+    expected = spoil(folder)
+    result = run_mammo("data", "describe", f"data.dir={folder}", cwd=tmp_path)
+    assert_user_error(result, f"{folder}/{expected}")
 
 
 def test_missing_data_folder(tmp_path):
