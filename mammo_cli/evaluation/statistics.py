@@ -311,8 +311,8 @@ def paired_difference(
     - ``"paired-bootstrap"``: every other case (F1, macro F1, Brier, 3-class AUC, units
       of several rows): both runs are scored on the same stratified resamples of units
       (see :func:`bootstrap_intervals`); the interval is the percentile interval of the
-      differences, the p-value inverts it: p = min(1, 2 min(P*(d* <= 0), P*(d* >= 0))),
-      the smallest 1 - level whose interval still touches 0.
+      differences d*, the p-value inverts it: p = min(1, 2 min(P*(d* <= 0), P*(d* >= 0))),
+      the smallest 1 - level whose percentile interval excludes 0.
 
     The DeLong and McNemar tests assume independent samples, hence the bootstrap when
     units hold several rows. Comparing a run with itself gives difference 0 and p = 1.
@@ -327,9 +327,22 @@ def paired_difference(
     class_names = [str(c) for c in range(n_classes)]
     a = classification_metrics(labels, probs_a, class_names, positive_class)[metric]
     b = classification_metrics(labels, probs_b, class_names, positive_class)[metric]
-    result = {"metric": metric, "a": a, "b": b, "n": len(labels)}
+
+    def result(ci: Interval | None, p_value: float | None, method: str | None) -> dict:
+        difference = None if a is None or b is None else b - a
+        return {
+            "metric": metric,
+            "a": a,
+            "b": b,
+            "difference": difference,
+            "ci": ci,
+            "p_value": p_value,
+            "method": method,
+            "n": len(labels),
+        }
+
     if a is None or b is None:
-        return result | {"difference": None, "ci": None, "p_value": None, "method": None}
+        return result(None, None, None)
     design = _Design.of(labels, units)
     rows_a = _Rows.of(labels, probs_a, positive_class)
     rows_b = _Rows.of(labels, probs_b, positive_class)
@@ -339,12 +352,7 @@ def paired_difference(
         delong = delong_test(
             labels == positive, rows_a.dist[:, positive], rows_b.dist[:, positive], level
         )
-        return result | {
-            "difference": b - a,
-            "ci": delong["ci"],
-            "p_value": delong["p_value"],
-            "method": "delong",
-        }
+        return result(delong["ci"], delong["p_value"], "delong")
     ci, p_value = None, None
     if resamples > 0 and design.strata:
         differences, ci = design.bootstrap(
@@ -361,9 +369,9 @@ def paired_difference(
         right_a = rows_a.predicted.argmax(axis=1) == labels
         right_b = rows_b.predicted.argmax(axis=1) == labels
         only_b, discordant = int(np.sum(right_b & ~right_a)), int(np.sum(right_a != right_b))
-        p_value = stats.binomtest(only_b, discordant).pvalue if discordant else 1.0
+        p_value = float(stats.binomtest(only_b, discordant).pvalue) if discordant else 1.0
         method = "mcnemar-exact+paired-bootstrap"
-    return result | {"difference": b - a, "ci": ci, "p_value": p_value, "method": method}
+    return result(ci, p_value, method)
 
 
 def pool_splits(
