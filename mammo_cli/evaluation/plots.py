@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from mammo_cli.evaluation.metrics import expected_calibration_error, reliability_bins  # noqa: E402
 from mammo_cli.files import write_with  # noqa: E402
 
 
@@ -48,6 +49,34 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         ax.legend()
         ax.grid(alpha=0.3)
     return _save_figure(fig, path, dpi=100)
+
+
+def save_reliability_diagram(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Path:
+    """Write the reliability diagram: per confidence bin (top-class probability, 10 bins),
+    the accuracy against the mean confidence, with the diagonal of perfect calibration
+    and the ECE; below it, the number of test samples in each bin."""
+    binned = reliability_bins(labels, probs)
+    centres = (binned.edges[:-1] + binned.edges[1:]) / 2
+    width = binned.edges[1] - binned.edges[0]
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="calibrated")
+    accuracy = np.nan_to_num(binned.accuracy)
+    top.bar(centres, accuracy, width, edgecolor="black", alpha=0.7, label="accuracy per bin")
+    top.plot(
+        binned.confidence, binned.accuracy, "o", color="red", label="at the bin's mean confidence"
+    )
+    top.set_ylabel("accuracy")
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title(f"{title} (ECE {expected_calibration_error(labels, probs):.3f})")
+    bars = bottom.bar(centres, binned.counts, width, edgecolor="black", color="grey")
+    bottom.bar_label(bars, fontsize=7)
+    bottom.set_xlabel("confidence (probability of the predicted class)")
+    bottom.set_ylabel("samples")
+    bottom.set_xlim(0, 1)
+    return _save_figure(fig, path, dpi=120)
 
 
 def _grouped_bars(ax, groups: dict[str, dict[str, int]], title: str) -> None:
