@@ -320,15 +320,15 @@ class Difference:
             grouped.setdefault(value, []).append(run)
         return list(grouped.items())
 
+    def shown(self, value: str | None) -> str:
+        """A value as tables print it: a data file's sha256 cut to 12 digits, ``absent``."""
+        if value is None:
+            return "absent"
+        return value[:12] if self.kind == "data" else value
+
     def note(self) -> str:
         """One sentence, e.g. ``tensorflow differs: 2.21.0 (a, b); 2.20.0 (c)``."""
-
-        def shown(value: str | None) -> str:
-            if value is None:
-                return "absent"
-            return value[:12] if self.kind == "data" else value
-
-        parts = [f"{shown(value)} ({', '.join(runs)})" for value, runs in self.groups()]
+        parts = [f"{self.shown(value)} ({', '.join(runs)})" for value, runs in self.groups()]
         what = f"data file {self.name}" if self.kind == "data" else self.name
         return f"{what} differs: {'; '.join(parts)}"
 
