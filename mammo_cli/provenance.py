@@ -1,10 +1,10 @@
 """What produced a run: versions, machine, command line, and the identity of its data.
 
 :func:`collect_provenance` gathers the facts into a JSON-ready dict (a run folder's
-``provenance.json``). Data files are identified by their sha256, not their path, so two
-runs can be checked to have seen the same bytes; the hashes are cached by (path, size,
-modification time) so an unchanged 250 MB set is hashed once. :func:`differences` says
-which data files, versions or devices differ between runs.
+``provenance.json``); data files are identified by their sha256
+(:mod:`mammo_cli.data.fingerprints`), not their path, so runs can be checked to have seen
+the same bytes. :func:`differences` says which data files, versions or devices differ
+between runs.
 
 No TensorFlow here: versions come from the installed distributions' metadata, and GPUs
 are listed only when TensorFlow is already loaded in the process (a command that never
@@ -13,25 +13,18 @@ imported TensorFlow computed nothing on a GPU); otherwise ``gpu.probed`` is fals
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import os
 import platform
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mammo_cli.data.course import GROUPS_FILE, SPLIT_FILES
-from mammo_cli.errors import MammoError
-from mammo_cli.files import write_json
-
-log = logging.getLogger(__name__)
+from mammo_cli.data.fingerprints import TEST_FILES, data_identity, fingerprint_files
 
 #: what provenance.json's layout is; bumped when keys change meaning
 SCHEMA = 1
@@ -46,13 +39,8 @@ DISTRIBUTIONS = {
     "hydra": ("hydra-core",),
     "omegaconf": ("omegaconf",),
 }
-#: the course files that make a test set: runs are compared only on the same bytes
-TEST_FILES = SPLIT_FILES["test"]
 #: /proc/cpuinfo flags of CPUs that compute bfloat16 natively (AVX-512 BF16, AMX)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-#: the fingerprint cache, inside mammo's cache folder
-CACHE_FILE = "fingerprints.json"
-_CHUNK = 1 << 20  # bytes hashed at a time
 _GIT_TIMEOUT_S = 5
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -133,105 +121,6 @@ def gpu_state() -> dict[str, Any]:
         details = tf.config.experimental.get_device_details(device)
         names.append(details.get("device_name", device.name))
     return {"probed": True, "names": names}
-
-
-def _mtime_text(mtime_ns: int) -> str:
-    return datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).isoformat()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """The cache's entries; an unreadable or malformed cache is treated as empty."""
-    try:
-        entries = json.loads(path.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    if not isinstance(entries, dict):
-        return {}
-    return {
-        key: entry
-        for key, entry in entries.items()
-        if isinstance(entry, dict)
-        and isinstance(entry.get("size"), int)
-        and isinstance(entry.get("mtime_ns"), int)
-        and isinstance(entry.get("sha256"), str)
-        and len(entry["sha256"]) == 64
-    }
-
-
-def _still_current(key: str, entry: dict[str, Any]) -> bool:
-    try:
-        stat = os.stat(key)
-    except OSError:
-        return False
-    return (stat.st_size, stat.st_mtime_ns) == (entry["size"], entry["mtime_ns"])
-
-
-def fingerprint_files(files: Mapping[str, Path], cache_dir: Path) -> dict[str, dict[str, Any]]:
-    """name -> ``{"path", "size", "mtime", "sha256"}`` of each file, sha256 streamed.
-
-    Hashes are cached in ``cache_dir/fingerprints.json`` by (absolute path, size,
-    mtime_ns): an unchanged file is not read again. The cache is rewritten whole (last
-    writer wins, merged with what another process wrote meanwhile); a corrupt cache is
-    ignored, and an unwritable one only costs re-hashing next time.
-    """
-    cache_path = Path(cache_dir) / CACHE_FILE
-    cache = _read_cache(cache_path)
-    fresh: dict[str, dict[str, Any]] = {}
-    result = {}
-    for name, file in files.items():
-        path = Path(file).expanduser().resolve()
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            raise MammoError(f"cannot fingerprint data file {path} ({exc.strerror})") from exc
-        key = str(path)
-        entry = cache.get(key)
-        if entry is None or (entry["size"], entry["mtime_ns"]) != (stat.st_size, stat.st_mtime_ns):
-            entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256(path)}
-            if _still_current(key, entry):  # not modified while it was read
-                fresh[key] = entry
-        result[name] = {
-            "path": key,
-            "size": entry["size"],
-            "mtime": _mtime_text(entry["mtime_ns"]),
-            "sha256": entry["sha256"],
-        }
-    if fresh:
-        merged = {**_read_cache(cache_path), **fresh}
-        merged = {key: entry for key, entry in merged.items() if _still_current(key, entry)}
-        try:
-            write_json(cache_path, {"version": SCHEMA, "files": merged})
-        except OSError as exc:
-            log.warning("cannot write the fingerprint cache %s (%s)", cache_path, exc)
-    return result
-
-
-def course_files(folder: Path, splits: Iterable[str] = ("train", "test")) -> dict[str, Path]:
-    """The course files of ``splits`` present in ``folder`` (``train`` adds its groups file)."""
-    names = [name for split in splits for name in SPLIT_FILES[split]]
-    if "train" in splits:
-        names.append(GROUPS_FILE)
-    return {name: folder / name for name in names if (folder / name).is_file()}
-
-
-def data_identity(
-    fingerprints: Mapping[str, Mapping[str, Any]], names: Iterable[str] | None = None
-) -> str:
-    """A 16-hex digest of the named files' contents (all files when ``names`` is None).
-
-    Equal for the same bytes under the same file names, wherever the folder is.
-    """
-    chosen = sorted(fingerprints if names is None else set(names) & set(fingerprints))
-    text = "\n".join(f"{name} {fingerprints[name]['sha256']}" for name in chosen)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def collect_provenance(

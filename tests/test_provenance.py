@@ -1,4 +1,4 @@
-"""Provenance: installed versions, git state, data fingerprints and their cache, differences.
+"""Provenance: installed versions, git state, device, and what differs between runs.
 
 Real files in tmp folders and real subprocesses (git, a fresh Python); no TensorFlow in
 this process.
@@ -6,13 +6,11 @@ this process.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tracemalloc
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -20,38 +18,18 @@ from pathlib import Path
 import pytest
 
 from mammo_cli import provenance
-from mammo_cli.errors import MammoError
+from mammo_cli.data.fingerprints import TEST_FILES, course_files, data_identity, fingerprint_files
 from mammo_cli.provenance import (
-    CACHE_FILE,
-    TEST_FILES,
     collect_provenance,
     compare_provenance,
-    course_files,
-    data_identity,
     differences,
-    fingerprint_files,
     git_state,
     installed_versions,
     key_facts,
 )
+from tests.data.test_fingerprints import flip_first_byte, sha256, write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def flip_first_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[0] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -117,100 +95,6 @@ def test_cpu_facts_agree_with_proc_cpuinfo():
     assert f": {provenance.cpu_model()}\n" in text
     flags = text.split()
     assert provenance.cpu_has_native_bfloat16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
-
-
-def test_fingerprint_changes_with_one_byte(tmp_path):
-    path = write_bytes(tmp_path / "data" / "public_test_tensor.npy", os.urandom(10_000))
-    before = fingerprint_files({"t": path}, tmp_path / "cache")["t"]
-    flip_first_byte(path)
-    after = fingerprint_files({"t": path}, tmp_path / "cache")["t"]
-    assert before["size"] == after["size"]
-    assert before["sha256"] != after["sha256"]
-    assert after["sha256"] == sha256(path)
-
-
-def test_large_file_is_hashed_in_chunks(tmp_path):
-    path = write_bytes(tmp_path / "big.npy", os.urandom(16 << 20))
-    tracemalloc.start()
-    try:
-        fingerprint = fingerprint_files({"big": path}, tmp_path / "cache")["big"]
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert fingerprint["sha256"] == sha256(path)
-    assert peak < 4 << 20, f"peak {peak} bytes for a 16 MiB file"
-
-
-def test_unchanged_file_is_not_read_again(tmp_path):
-    """Same path, size and mtime: the cached hash is returned even though the bytes were
-    changed behind the cache's back, which proves the file was not read. A new mtime is
-    noticed."""
-    path = write_bytes(tmp_path / "train_tensor.npy", os.urandom(4096))
-    cache = tmp_path / "cache"
-    first = fingerprint_files({"x": path}, cache)["x"]
-    stat = path.stat()
-    flip_first_byte(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert fingerprint_files({"x": path}, cache)["x"] == first
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert fingerprint_files({"x": path}, cache)["x"]["sha256"] == sha256(path) != first["sha256"]
-
-
-@pytest.mark.parametrize(
-    "corrupt",
-    [
-        b"\x00\xffnot json",
-        b'{"version": 1, "files": ',
-        b"[1, 2, 3]",
-        b'{"version": 1, "files": {"PATH": {"size": SIZE, "mtime_ns": MTIME, "sha256": "x"}}}',
-    ],
-)
-def test_corrupt_cache_is_recomputed(tmp_path, corrupt):
-    path = write_bytes(tmp_path / "labels.npy", os.urandom(512))
-    cache = tmp_path / "cache"
-    stat = path.stat()
-    corrupt = (
-        corrupt.replace(b"PATH", str(path).encode())
-        .replace(b"SIZE", str(stat.st_size).encode())
-        .replace(b"MTIME", str(stat.st_mtime_ns).encode())
-    )
-    write_bytes(cache / CACHE_FILE, corrupt)
-    assert fingerprint_files({"l": path}, cache)["l"]["sha256"] == sha256(path)
-    entries = json.loads((cache / CACHE_FILE).read_text())["files"]
-    assert entries[str(path)]["sha256"] == sha256(path)
-
-
-def test_unwritable_cache_still_fingerprints(tmp_path):
-    path = write_bytes(tmp_path / "labels.npy", b"abc")
-    blocker = write_bytes(tmp_path / "not_a_folder", b"")
-    assert fingerprint_files({"l": path}, blocker / "cache")["l"]["sha256"] == sha256(path)
-
-
-def test_missing_data_file_is_a_user_error(tmp_path):
-    with pytest.raises(MammoError, match="cannot fingerprint data file"):
-        fingerprint_files({"x": tmp_path / "absent.npy"}, tmp_path / "cache")
-
-
-def test_concurrent_writers_leave_a_valid_cache(tmp_path):
-    cache = tmp_path / "cache"
-    code = (
-        "import sys; from pathlib import Path; from mammo_cli.provenance import "
-        "fingerprint_files as f\n"
-        "root = Path(sys.argv[1])\n"
-        "for i in range(30):\n"
-        "    p = root / f'{sys.argv[2]}_{i}.npy'; p.write_bytes(bytes([i]) * 1000)\n"
-        "    f({'p': p}, root / 'cache')\n"
-    )
-    workers = [
-        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), name], cwd=REPO)
-        for name in ("a", "b")
-    ]
-    assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
-    entries = json.loads((cache / CACHE_FILE).read_text())["files"]
-    assert entries, "the cache holds the last writer's entries"
-    for key, entry in entries.items():
-        assert entry["sha256"] == sha256(Path(key))
-    assert not [p for p in cache.iterdir() if p.name != CACHE_FILE], "no temporary files left"
 
 
 def test_import_does_not_load_tensorflow(tmp_path):
@@ -292,16 +176,6 @@ def two_folders(tmp_path):
     return first, second
 
 
-def test_data_identity_follows_the_bytes_not_the_folder(two_folders, tmp_path):
-    first, second = two_folders
-    copy = shutil.copytree(first, tmp_path / "copy")
-    a, b, c = (fingerprints(folder, tmp_path / "cache") for folder in (first, second, copy))
-    assert data_identity(a) == data_identity(c)
-    assert data_identity(a, TEST_FILES) != data_identity(b, TEST_FILES)
-    assert data_identity(a, ["train_tensor.npy"]) == data_identity(b, ["train_tensor.npy"])
-    assert len(data_identity(a)) == 16
-
-
 def test_differences_name_the_data_file_and_the_versions(two_folders, tmp_path):
     first, second = two_folders
     a, b = (fingerprints(folder, tmp_path / "cache") for folder in (first, second))
@@ -342,3 +216,16 @@ def test_compare_provenance_on_the_test_files(two_folders, tmp_path):
     assert diff["device"] == {}
     assert compare_provenance(record(a), record(a), TEST_FILES)["data"] == {}
     assert compare_provenance(record(a), record(b))["data"]["train_labels.npy"][1] is None
+
+
+def test_differences_in_mammo_commit_and_device():
+    a = record({})
+    b = {
+        **record({}),
+        "git": {"commit": "0123456789abcdef" * 2, "dirty": True},
+        "gpu": {"probed": True, "names": ["NVIDIA L4"]},
+    }
+    found = {(d.kind, d.name): d for d in differences({"a": a, "b": b})}
+    assert set(found) == {("version", "mammo"), ("device", "device")}
+    assert found["version", "mammo"].values == {"a": "0.1.0", "b": "0.1.0 (0123456789ab, modified)"}
+    assert found["device", "device"].values == {"a": "Test CPU", "b": "Test CPU + NVIDIA L4"}

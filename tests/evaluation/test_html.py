@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mammo_cli.data.fingerprints import TEST_FILES, course_files
 from mammo_cli.evaluation.html import (
     RunSection,
     format_estimate,
@@ -27,7 +28,7 @@ from mammo_cli.evaluation.html import (
 )
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
 from mammo_cli.evaluation.reports import RunRow, TextTable, comparison_table
-from mammo_cli.provenance import TEST_FILES, collect_provenance, course_files
+from mammo_cli.provenance import collect_provenance
 
 #: elements without an end tag
 VOID = {"meta", "img", "br", "hr", "input", "link", "source", "wbr", "col", "area", "base"}
