@@ -15,6 +15,7 @@ from mammo_cli.config import TrainConfig
 from mammo_cli.data.course import TENSOR_ALIGNMENT, pixel_scale
 from mammo_cli.data.tasks import ModelInput, Samples
 from mammo_cli.errors import MammoError
+from mammo_cli.provenance import cpu_has_native_bfloat16
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.callbacks import EpochTimer, RichProgress
 from mammo_cli.training.checkpoint import TrainingCheckpoint, sigterm_interrupts
@@ -24,8 +25,6 @@ from mammo_cli.training.class_weights import class_weights
 LOSSES = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
 #: trainer.precision values: Keras dtype policies, or ``auto`` (:func:`resolve_precision`)
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-#: /proc/cpuinfo flags of CPUs that compute bfloat16 natively (AVX-512 BF16, AMX)
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclass(frozen=True)
@@ -44,15 +43,6 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic ops."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this (Linux) CPU computes bfloat16 in hardware; False where unknown."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
 def resolve_precision(precision: str) -> str:
