@@ -16,7 +16,7 @@ tracing, saving models and plots) is fixed, the features grow with the patches.
 Random backbone weights (``model.weights=null``): the cost does not depend on the values.
 
     python benchmarks/bench_feature_cache.py [--train 256] [--val 64] [--epochs 4]
-        [--holdout-pairs 1200] [--holdout-epochs 3] [--parts epoch,holdout] [--json out.json]
+        [--holdout-pairs 1800] [--holdout-epochs 3] [--parts epoch,holdout] [--json out.json]
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=256, help="training patches (epoch row)")
     parser.add_argument("--val", type=int, default=64, help="validation patches (epoch row)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per training (epoch row)")
-    parser.add_argument("--holdout-pairs", type=int, default=1200, help="training pairs (holdout)")
+    parser.add_argument("--holdout-pairs", type=int, default=1800, help="training pairs (holdout)")
     parser.add_argument("--holdout-epochs", type=int, default=3, help="epochs per holdout split")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated: epoch,holdout")
     json_argument(parser)
