@@ -174,14 +174,14 @@ def base_fingerprint(base: keras.Model) -> str:
     return hasher.hexdigest()
 
 
-def feature_key(base_digest: str, base: keras.Model, inputs: ModelInput) -> str:
+def feature_key(base: keras.Model, inputs: ModelInput) -> str:
     """The store key of ``base``'s features of ``inputs`` (whole arrays); see the module
     docstring for what it covers."""
     layout = {
         "format": ENTRY_FORMAT,
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
-        "base": base_digest,
+        "base": base_fingerprint(base),
         "outputs": [list(output.shape) for output in base.outputs],
         "dtype": "float32",
     }
@@ -249,7 +249,7 @@ class FeatureCache:
         if self.store is None:
             self.stats.misses += 1
             return extract_features(base, inputs, batch_size)
-        key = feature_key(base_fingerprint(base), base, inputs)
+        key = feature_key(base, inputs)
         stored = self.store.load(key)
         if stored is not None:
             self.stats.hits += 1

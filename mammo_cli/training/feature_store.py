@@ -3,7 +3,8 @@
 One entry is one ``<key>.npz`` file in ``<cache folder>/features/`` (the cache folder is
 ``data.cache_dir``, else ``$MAMMO_CACHE``, else ``~/.cache/mammo``). It holds the feature
 arrays (``part_0``, ``part_1``, ... for a base with several outputs) and ``checksum``, the
-SHA-256 of those arrays' dtypes, shapes and bytes. The key is chosen by the caller
+SHA-256 of the key and of those arrays' dtypes, shapes and bytes (so a file
+copied under another entry's name fails too). The key is chosen by the caller
 (:mod:`mammo_cli.training.feature_cache` derives it from everything that determines the
 features); this module only guarantees that what it returns is what was stored:
 
@@ -66,9 +67,9 @@ def update_with_array(hasher: hashlib._Hash, array: np.ndarray) -> None:
         hasher.update(np.ascontiguousarray(array[start : start + rows]).data)
 
 
-def arrays_checksum(arrays: Iterable[np.ndarray]) -> np.ndarray:
-    """SHA-256 of ``arrays`` (dtypes, shapes, bytes), as 32 uint8 values."""
-    hasher = hashlib.sha256()
+def arrays_checksum(key: str, arrays: Iterable[np.ndarray]) -> np.ndarray:
+    """SHA-256 of ``key`` and ``arrays`` (dtypes, shapes, bytes), as 32 uint8 values."""
+    hasher = hashlib.sha256(key.encode())
     for array in arrays:
         update_with_array(hasher, array)
     return np.frombuffer(hasher.digest(), dtype=np.uint8)
@@ -110,7 +111,7 @@ class FeatureStore:
         except Exception as exc:  # numpy and zipfile raise many types for a damaged file
             log.warning("feature cache entry %s is unreadable (%s); recomputing", path, exc)
             return None
-        if not arrays or not np.array_equal(checksum, arrays_checksum(arrays)):
+        if not arrays or not np.array_equal(checksum, arrays_checksum(key, arrays)):
             log.warning("feature cache entry %s fails its checksum; recomputing", path)
             return None
         # (removed meanwhile by another process's eviction: the arrays are still valid)
@@ -124,7 +125,8 @@ class FeatureStore:
         Returns whether the entry was written: an entry larger than the bound is not,
         nor one the folder cannot take (a warning says why; the run goes on without it).
         """
-        size = sum(np.asarray(a).nbytes for a in arrays)
+        parts = [np.asarray(a) for a in arrays]
+        size = sum(part.nbytes for part in parts)
         if size > self.max_bytes:
             log.warning(
                 "features of %.1f MB exceed the feature cache bound of %.1f MB; not cached",
@@ -132,8 +134,8 @@ class FeatureStore:
                 self.max_bytes / 1e6,
             )
             return False
-        payload = {f"part_{i}": np.asarray(a) for i, a in enumerate(arrays)}
-        payload["checksum"] = arrays_checksum(payload.values())
+        payload = {f"part_{i}": part for i, part in enumerate(parts)}
+        payload["checksum"] = arrays_checksum(key, parts)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_with(self.path(key), lambda tmp: np.savez(tmp, **payload))

@@ -209,9 +209,13 @@ def test_a_corrupt_or_partial_entry_is_recomputed(tmp_path):
         np.testing.assert_array_equal(cache.features(base, x, 4), expected, err_msg=name)
         assert (cache.stats.hits, cache.stats.misses) == (0, 1), name
         assert entry.read_bytes() == original, name  # rewritten whole
-    # the checksum covers the arrays: same bytes rewritten under a valid zip still fail
-    features = np.load(entry)["part_0"]
-    np.savez(entry, part_0=features + 1, checksum=np.load(entry)["checksum"])
+    # the checksum covers the arrays and the key: other arrays under the same checksum
+    # in a valid archive fail, and so does a valid entry copied under another name
+    (tmp_path / "another-key.npz").write_bytes(original)
+    assert store.load("another-key") is None
+    with np.load(entry) as stored:
+        features, checksum = stored["part_0"], stored["checksum"]
+    np.savez(entry, part_0=features + 1, checksum=checksum)
     assert store.load(entry.stem) is None
 
 
