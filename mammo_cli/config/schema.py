@@ -216,6 +216,11 @@ class DataConfig:
     #: group the validation split by patient when the folder has train_groups.npy
     #: (written by ``mammo prepare``), so no patient is in both training and validation.
     patient_groups: bool = True
+    #: keep the features of frozen backbones in <cache_dir>/features, shared by every run,
+    #: holdout split and sweep job that needs the same ones.
+    feature_cache: bool = True
+    #: the feature cache's size bound in GB (least recently used entries go first).
+    feature_cache_max_gb: float = number(5.0, gt=0.0)
 
 
 @dataclass

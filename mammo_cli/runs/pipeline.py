@@ -31,7 +31,12 @@ from mammo_cli.runs.scoring import score, task_positive, write_results
 from mammo_cli.tf_setup import distribution_strategy, set_thread_counts
 from mammo_cli.training.augmentation import expand_offline
 from mammo_cli.training.checkpoint import remove_checkpoint
-from mammo_cli.training.feature_cache import cacheable_split, fit_head_on_features
+from mammo_cli.training.feature_cache import (
+    FeatureCache,
+    cacheable_split,
+    fit_head_on_features,
+    predict_on_features,
+)
 from mammo_cli.training.fit import fit_model, host_tensors, seed_everything, set_precision
 from mammo_cli.training.loggers import build_logger_callbacks
 
@@ -99,6 +104,7 @@ def train_and_evaluate(
     else:
         train = Samples(patches, train_labels[train_idx], train_idx)
     split = cacheable_split(model, cfg)
+    cache = None if split is None else FeatureCache.for_config(cfg)
     loggers = build_logger_callbacks(cfg, run_dir)
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     with strategy.scope():  # the optimizer's variables are mirrored too
@@ -106,21 +112,28 @@ def train_and_evaluate(
             fit = fit_model(model, train, val, cfg, n_classes, loggers, checkpoint_dir, resume)
         else:
             fit = fit_head_on_features(
-                *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume
+                *split, train, val, cfg, n_classes, loggers, checkpoint_dir, resume, cache
             )
     n_train_samples = len(train.labels)
     del train
     positive = task_positive(cfg.task)
     activation = str(cfg.model.output_activation)
     batch_size = cfg.trainer.batch_size
-    val_probs = predict(model, val.inputs, batch_size, val.rows)
+
+    def probabilities(samples: Samples) -> np.ndarray:
+        """The model's outputs; with a frozen base, the head's on the cached features."""
+        if split is None:
+            return predict(model, samples.inputs, batch_size, samples.rows)
+        return predict_on_features(*split, samples, batch_size, cache)
+
+    val_probs = probabilities(val)
     val_metrics = score(val.labels, val_probs, class_names, positive, activation)
     save_model(model, run_dir / MODEL_FILE)
     write_text(run_dir / HISTORY_FILE, _history_csv(fit.history))
     save_curves(fit.history, run_dir / PLOTS["curves"])
 
     test = data.test
-    probs = predict(model, test.stored_input(), batch_size)
+    probs = probabilities(Samples(test.stored_input(), test.labels))
     result = {
         "task": cfg.task.name,
         "class_names": class_names,
@@ -134,7 +147,7 @@ def train_and_evaluate(
         "epochs_run": fit.epochs_run,
         "best_epoch": fit.best_epoch,
         "train_samples": n_train_samples,
-        "feature_cache": split is not None,
+        "feature_cache": None if cache is None else cache.stats.as_dict(),
         "seconds_per_epoch": round(float(np.median(fit.epoch_seconds)), 3),
         "class_weight": (
             {class_names[i]: w for i, w in fit.class_weight.items()} if fit.class_weight else None

@@ -47,14 +47,12 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import OmegaConf
 
 from mammo_cli.config import TrainConfig
 from mammo_cli.data.tasks import ModelInput, Samples
 from mammo_cli.models.siamese import DIFFERENCE_LAYER, PAIR_INPUTS, TOWER_LAYER
 from mammo_cli.training.augmentation import training_augmenter
 from mammo_cli.training.feature_store import (
-    DEFAULT_MAX_GB,
     FeatureStore,
     feature_cache_dir,
     update_with_array,
@@ -226,11 +224,10 @@ class FeatureCache:
     def for_config(cls, cfg: TrainConfig) -> FeatureCache:
         """The cache a run with ``cfg`` uses: ``<cache folder>/features`` bounded to
         ``data.feature_cache_max_gb`` (default 5), or none with ``data.feature_cache=false``."""
-        if not OmegaConf.select(cfg, "data.feature_cache", default=True):
+        if not cfg.data.feature_cache:
             return cls(None)
-        max_gb = OmegaConf.select(cfg, "data.feature_cache_max_gb", default=DEFAULT_MAX_GB)
-        folder = feature_cache_dir(OmegaConf.select(cfg, "data.cache_dir", default=None))
-        return cls(FeatureStore(folder, int(float(max_gb) * 1e9)))
+        folder = feature_cache_dir(cfg.data.cache_dir)
+        return cls(FeatureStore(folder, int(cfg.data.feature_cache_max_gb * 1e9)))
 
     def features(self, base: keras.Model, inputs: ModelInput, batch_size: int) -> ModelInput:
         """``base``'s float32 features of every sample of ``inputs`` (arrays or tensors)."""

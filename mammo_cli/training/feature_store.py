@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 #: the subfolder of the cache folder that holds the entries
 FEATURES_SUBDIR = "features"
 #: default size bound of the features folder
-DEFAULT_MAX_GB = 5.0
 ENTRY_SUFFIX = ".npz"
 #: temporary files older than this are left over by a killed writer and are removed
 STALE_TEMP_S = 3600.0

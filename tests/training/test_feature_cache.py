@@ -284,14 +284,15 @@ def test_least_recently_used_entries_go_beyond_the_bound(tmp_path):
 
 def test_the_cache_folder_and_switch_come_from_the_config(tmp_path, monkeypatch):
     monkeypatch.setenv("MAMMO_CACHE", str(tmp_path / "env"))
-    default = FeatureCache.for_config(OmegaConf.create({"data": {"cache_dir": None}}))
+    cfg = OmegaConf.structured(TrainConfig)
+    default = FeatureCache.for_config(cfg)
     assert default.store.folder == tmp_path / "env" / "features"
     assert default.store.max_bytes == 5 * GB
-    chosen = FeatureCache.for_config(
-        OmegaConf.create({"data": {"cache_dir": str(tmp_path), "feature_cache_max_gb": 0.5}})
-    )
+    cfg.data.cache_dir, cfg.data.feature_cache_max_gb = str(tmp_path), 0.5
+    chosen = FeatureCache.for_config(cfg)
     assert chosen.store.folder == tmp_path / "features" and chosen.store.max_bytes == GB // 2
-    off = FeatureCache.for_config(OmegaConf.create({"data": {"feature_cache": False}}))
+    cfg.data.feature_cache = False
+    off = FeatureCache.for_config(cfg)
     assert off.store is None and off.stats.as_dict()["folder"] is None
     base, _ = frozen_base_split(tiny_model(0))
     x = data(4, 0, (16, 16, 1)).inputs
