@@ -44,20 +44,24 @@ class ScratchModelConfig:
 
 @dataclass
 class PretrainedModelConfig:
-    """An ImageNet backbone with the study's head (SPEC 2: vgg16, vgg19, resnet50)."""
+    """An ImageNet backbone (Keras application without top) with the study's head."""
 
     _target_: str = "mammo_cli.models.pretrained.build_pretrained"
-    #: vgg16 | vgg19 | resnet50
+    #: vgg16 | vgg19 | resnet50 | densenet121 | efficientnetv2b0 | convnext_tiny
     backbone: str = "vgg16"
     #: fe (feature extraction: the whole base frozen) | ft (fine tuning from unfreeze_from)
     mode: str = "fe"
-    #: first unfrozen stage in ft mode: block1..block5 (VGG), conv1..conv5 (ResNet50).
+    #: first unfrozen stage in ft mode: block1..block5 (VGG), conv1..conv5 (ResNet50),
+    #: conv1, conv2, pool2, conv3, pool3, conv4, pool4, conv5 (DenseNet121), stem,
+    #: block1..block6, top (EfficientNetV2B0), stage_0..stage_3 (ConvNeXtTiny).
     unfreeze_from: str = "block5"
     #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
     weights: str | None = "imagenet"
     hidden_units: int = 256
     dropout: float = 0.0
     output_activation: str = "softmax"
+    #: feature map -> vector: flatten (layer ``flatten``) | avg (global average, ``pool``).
+    pooling: str = "flatten"
 
 
 @dataclass
