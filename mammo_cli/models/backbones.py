@@ -59,14 +59,12 @@ TORCH_STD_RGB = (0.229, 0.224, 0.225)
 class Preprocessing:
     """A backbone's input normalisation on the 0..255 scale: (x - mean) / sqrt(variance)."""
 
-    name: str
     mean: tuple[float, ...]
     variance: tuple[float, ...]
 
 
-CAFFE = Preprocessing("caffe", CAFFE_MEAN, (1.0, 1.0, 1.0))
+CAFFE = Preprocessing(CAFFE_MEAN, (1.0, 1.0, 1.0))
 TORCH = Preprocessing(
-    "torch",
     tuple(255.0 * m for m in TORCH_MEAN_RGB),
     tuple((255.0 * s) ** 2 for s in TORCH_STD_RGB),
 )
@@ -250,6 +248,8 @@ def build_base(backbone: str, mode: str, unfreeze_from: str, weights: str | None
             **spec.options,
         )
     except Exception as exc:  # a file that is not (or not this backbone's) weights
+        if weights_file is None:
+            raise
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MammoError(
             f"model.weights={weights}: cannot load it into {backbone} ({reason})"
