@@ -25,6 +25,12 @@ PREPROCESS_INPUT = {
     "efficientnetv2b0": keras.applications.efficientnet_v2.preprocess_input,
     "convnext_tiny": keras.applications.convnext.preprocess_input,
 }
+#: parameters with 2 classes and average pooling: (total, trainable in fe mode)
+SIZES = {
+    "densenet121": (7_300_418, 262_914),
+    "efficientnetv2b0": (6_247_762, 328_450),
+    "convnext_tiny": (28_017_506, 197_378),
+}
 CONF_MODEL = Path(__file__).parents[2] / "conf" / "model"
 
 
@@ -39,16 +45,10 @@ def grey() -> np.ndarray:
     return np.random.default_rng(0).random((2, 150, 150, 1), dtype=np.float32)
 
 
-@pytest.mark.parametrize(
-    ("backbone", "total", "trainable_fe"),
-    [
-        ("densenet121", 7_300_418, 262_914),
-        ("efficientnetv2b0", 6_247_762, 328_450),
-        ("convnext_tiny", 28_017_506, 197_378),
-    ],
-)
-def test_parameter_counts_with_two_classes(fe_models, backbone, total, trainable_fe):
+@pytest.mark.parametrize("backbone", NEW)
+def test_parameter_counts_with_two_classes(fe_models, backbone):
     model = fe_models[backbone]
+    total, trainable_fe = SIZES[backbone]
     assert model.count_params() == total
     assert n_trainable(model) == trainable_fe  # the head: Dense(256) and Dense(2)
     assert [layer.name for layer in model.layers] == [
@@ -226,3 +226,27 @@ def test_weights_saved_with_keras_own_preprocessing_layers_load(backbone, tmp_pa
 def test_bad_pooling_is_a_user_error():
     with pytest.raises(MammoError, match="model.pooling=max; expected flatten or avg"):
         build_pretrained(2, backbone="densenet121", weights=None, pooling="max")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fe", "ft"])
+@pytest.mark.parametrize("backbone", NEW)
+def test_one_epoch_through_the_cli(pair_course, tmp_path, backbone, mode):
+    """``mammo train model=<backbone>`` on 8 training pairs, random weights, one epoch."""
+    from tests.helpers import read_metrics, run_folders, run_mammo
+    from tests.test_transfer import FAST
+
+    overrides = (f"model={backbone}", f"model.mode={mode}", "augmentation=none")
+    result = run_mammo(
+        "train", "task=3.1", f"data.dir={pair_course}", *overrides, *FAST, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(tmp_path / "outputs")
+    metrics = read_metrics(run)
+    assert metrics["epochs_run"] == 1 and metrics["n_params"] == SIZES[backbone][0]
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    stage = BACKBONES[backbone].stages[
+        OmegaConf.load(CONF_MODEL / f"{backbone}.yaml").unfreeze_from
+    ]
+    unfrozen = [layer.name for layer in model.get_layer(backbone).layers if layer.trainable_weights]
+    assert unfrozen[0].startswith(stage) if mode == "ft" else not unfrozen, unfrozen[:3]
