@@ -3,17 +3,15 @@ against each application's own preprocessing, and the weights files Keras would 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from mammo_cli.errors import MammoError
 from mammo_cli.models.backbones import BACKBONES, build_base, resolve_weights
 from mammo_cli.models.pretrained import build_pretrained
 from tests.models.test_pretrained import n_trainable
+from tests.test_cli import compose_train
 
 NEW = ("densenet121", "efficientnetv2b0", "convnext_tiny")
 #: each application's documented preprocess_input
@@ -31,7 +29,6 @@ SIZES = {
     "efficientnetv2b0": (6_247_762, 328_450),
     "convnext_tiny": (28_017_506, 197_378),
 }
-CONF_MODEL = Path(__file__).parents[2] / "conf" / "model"
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +54,20 @@ def test_parameter_counts_with_two_classes(fe_models, backbone):
     assert isinstance(model.get_layer("pool"), keras.layers.GlobalAveragePooling2D)
 
 
-@pytest.mark.parametrize("backbone", NEW)
-def test_the_config_defaults_to_average_pooling(backbone):
-    cfg = OmegaConf.load(CONF_MODEL / f"{backbone}.yaml")
-    assert cfg.backbone == backbone and cfg.pooling == "avg" and cfg.mode == "fe"
-    assert cfg.unfreeze_from in BACKBONES[backbone].stages
-    assert OmegaConf.load(CONF_MODEL / "vgg16.yaml").get("pooling", "flatten") == "flatten"
+@pytest.mark.parametrize(
+    ("model", "pooling"),
+    [
+        *((name, "avg") for name in NEW),
+        ("vgg16", "flatten"),
+        ("resnet50", "flatten"),
+        ("siamese", "flatten"),
+    ],
+)
+def test_the_configs_pooling_and_stage(model, pooling):
+    cfg = compose_train(f"model={model}").model
+    assert cfg.pooling == pooling and cfg.mode == "fe"
+    assert cfg.unfreeze_from in BACKBONES[cfg.backbone].stages
+    assert model == "siamese" or cfg.backbone == model
 
 
 def test_flatten_pooling_keeps_the_study_layer_name():
@@ -245,8 +250,6 @@ def test_one_epoch_through_the_cli(pair_course, tmp_path, backbone, mode):
     metrics = read_metrics(run)
     assert metrics["epochs_run"] == 1 and metrics["n_params"] == SIZES[backbone][0]
     model = keras.models.load_model(run / "model.keras", safe_mode=True)
-    stage = BACKBONES[backbone].stages[
-        OmegaConf.load(CONF_MODEL / f"{backbone}.yaml").unfreeze_from
-    ]
+    stage = BACKBONES[backbone].stages[compose_train(f"model={backbone}").model.unfreeze_from]
     unfrozen = [layer.name for layer in model.get_layer(backbone).layers if layer.trainable_weights]
     assert unfrozen[0].startswith(stage) if mode == "ft" else not unfrozen, unfrozen[:3]
