@@ -1,4 +1,4 @@
-"""The Siamese network on (abnormality, baseline) pairs (SPEC 2, study 7.1, figure 28).
+"""The Siamese network on (abnormality, baseline) pairs (study 7.1, figure 28).
 
 One tower embeds both patches of a pair with the same weights:
 
