@@ -44,8 +44,6 @@ def set_thread_counts(threads: int | None) -> None:
     """
     if threads is None:
         return
-    if threads < 1:
-        raise MammoError(f"trainer.threads={threads}; expected a positive count or null")
     import tensorflow as tf
 
     try:

@@ -52,6 +52,28 @@ class Backbone(Choice):
     vgg16 = "vgg16"
     vgg19 = "vgg19"
     resnet50 = "resnet50"
+    densenet121 = "densenet121"
+    efficientnetv2b0 = "efficientnetv2b0"
+    convnext_tiny = "convnext_tiny"
+
+
+#: each backbone's stages, in network order: the choices of ``model.unfreeze_from``
+#: (``mammo_cli.models.backbones`` maps them to the layers where they start)
+BACKBONE_STAGES: dict[str, tuple[str, ...]] = {
+    "vgg16": ("block1", "block2", "block3", "block4", "block5"),
+    "vgg19": ("block1", "block2", "block3", "block4", "block5"),
+    "resnet50": ("conv1", "conv2", "conv3", "conv4", "conv5"),
+    "densenet121": ("conv1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5"),
+    "efficientnetv2b0": ("stem", *(f"block{i}" for i in range(1, 7)), "top"),
+    "convnext_tiny": ("stage_0", "stage_1", "stage_2", "stage_3"),
+}
+
+
+class Pooling(Choice):
+    #: the study's head: every feature-map value feeds Dense(hidden_units)
+    flatten = "flatten"
+    #: global average pooling, one value per channel
+    avg = "avg"
 
 
 class Mode(Choice):
@@ -131,18 +153,20 @@ class ScratchModelConfig:
 
 @dataclass
 class PretrainedModelConfig:
-    """An ImageNet backbone with the study's head (vgg16, vgg19, resnet50)."""
+    """An ImageNet backbone (Keras application without top) with the study's head."""
 
     _target_: str = "mammo_cli.models.pretrained.build_pretrained"
     backbone: Backbone = Backbone.vgg16
     mode: Mode = Mode.fe
-    #: first unfrozen stage in ft mode: block1..block5 (VGG), conv1..conv5 (ResNet50).
+    #: first unfrozen stage in ft mode (BACKBONE_STAGES lists each backbone's).
     unfreeze_from: str = "block5"
     #: imagenet (Keras download/cache) | null (random) | path to a backbone weights file.
     weights: str | None = "imagenet"
     hidden_units: int = number(256, ge=1)
     dropout: float = number(0.0, ge=0.0, lt=1.0)
     output_activation: OutputActivation = OutputActivation.softmax
+    #: feature map -> vector: flatten (layer ``flatten``) | avg (global average, ``pool``).
+    pooling: Pooling = Pooling.flatten
 
 
 @dataclass

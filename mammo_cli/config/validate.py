@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mammo_cli.config.schema import (
+    BACKBONE_STAGES,
     COMMAND_SCHEMAS,
     MODEL_SCHEMAS,
     ClassWeighting,
@@ -30,12 +31,6 @@ from mammo_cli.errors import MammoError
 
 #: course labels a task may map (0 baseline, 1-2 mass, 3-4 calcification)
 COURSE_LABELS = range(5)
-#: first unfrozen stage names per backbone, in order (``model.unfreeze_from``)
-BACKBONE_STAGES: dict[str, tuple[str, ...]] = {
-    "vgg16": ("block1", "block2", "block3", "block4", "block5"),
-    "vgg19": ("block1", "block2", "block3", "block4", "block5"),
-    "resnet50": ("conv1", "conv2", "conv3", "conv4", "conv5"),
-}
 
 
 def validate(cfg: DictConfig, command: str) -> None:
@@ -186,6 +181,24 @@ def check_backbone(model: DictConfig) -> None:
         )
 
 
+def check_augmentation(augmentation: DictConfig) -> None:
+    """Offline copies need a transform to make them with."""
+    ranges = (
+        augmentation.rotation_degrees,
+        augmentation.width_shift,
+        augmentation.height_shift,
+        augmentation.zoom,
+        augmentation.shear_degrees,
+    )
+    transforms = any(ranges) or augmentation.rotate_90 or augmentation.horizontal_flip
+    if augmentation.offline_copies and not transforms:
+        raise MammoError(
+            f"augmentation.offline_copies={augmentation.offline_copies} but augmentation "
+            f"{augmentation.name} has no transform (set rotation_degrees, shifts, zoom, "
+            "shear or flips)"
+        )
+
+
 def check_class_weights(cfg: DictConfig) -> None:
     """Manual class weights: one positive weight per class of the task."""
     weights = cfg.class_weights
@@ -238,6 +251,7 @@ def check_training(cfg: DictConfig) -> None:
     check_model_fits_task(cfg.model, cfg.task)
     check_backbone(cfg.model)
     check_class_weights(cfg)
+    check_augmentation(cfg.augmentation)
     check_folder(cfg.data.dir, "data.dir", required=False)
     check_logger(cfg)
     check_binary_settings(cfg.evaluate, cfg.task)

@@ -18,8 +18,6 @@ def stratified_split(
     parts: the validation part is the first fold of a shuffled ``StratifiedGroupKFold``
     with ``round(1 / val_fraction)`` folds, so its share is close to ``val_fraction``.
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise MammoError(f"trainer.val_split={val_fraction}; expected a fraction in (0, 1)")
     indices = np.arange(len(labels))
     try:
         if groups is None:

@@ -1,4 +1,8 @@
-"""Model factories. Each model config names its builder with ``_target_``."""
+"""Model factories. Each model config names its builder with ``_target_``.
+
+Saved models contain Keras built-in layers only: they load with
+``keras.models.load_model(path, safe_mode=True)`` without importing mammo.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from mammo_cli.errors import MammoError
-from mammo_cli.models import layers  # noqa: F401  (registers custom layers for loading)
 
 
 def build_model(model_cfg: Any, n_classes: int) -> keras.Model:

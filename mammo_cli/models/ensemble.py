@@ -6,12 +6,19 @@ backbone's preprocessing inside), so the ensemble has a single input:
 
     patch (150,150,1) -> member_1_<name> ... member_n_<name>   (the saved member models)
     -> [to_distribution_<i>]   (sigmoid members only: scores divided by their row sum)
-    -> average (WeightedAverage, weights summing to 1) -> (N, n_classes) probabilities
+    -> weight_<i> (Rescaling by the member's weight, the weights summing to 1)
+    -> average (Add) -> (N, n_classes) probabilities
 
 Each member's output is first made a probability distribution (a no-op for softmax; a
-sigmoid member's per-class scores are divided by their sum, the normalisation the
+sigmoid member's per-class scores p are divided by their sum, the normalisation the
 metrics already apply to it), then the distributions are averaged. The ensemble's
 output is therefore a distribution as well, scored like a softmax output.
+
+Only Keras built-in layers are used, so a saved ensemble loads with
+``keras.models.load_model(path, safe_mode=True)`` without mammo. Keras has no layer
+dividing by a row sum; the sigmoid member's normalisation uses softmax(log p) = p / sum(p):
+the member is nested with a second output, its own output Dense (the same weights)
+with the ``log_sigmoid`` activation, and ``to_distribution_<i>`` is a Softmax of it.
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
+from keras import layers
 
 from mammo_cli.errors import MammoError
-from mammo_cli.models.layers import ToDistribution, WeightedAverage
 
 INPUT_SHAPE = (150, 150, 1)
 #: the ensemble's output is a probability distribution: scored like a softmax output
@@ -78,8 +85,8 @@ def build_ensemble(
     if len(n_outputs) != 1:
         raise MammoError(f"the members have different numbers of outputs ({sorted(n_outputs)})")
     patch = keras.Input(shape=INPUT_SHAPE, name="patch")
-    raw, distributions = [], []
-    for index, member in enumerate(members, start=1):
+    raw, weighted = [], []
+    for index, (member, weight) in enumerate(zip(members, normalised, strict=True), start=1):
         model = member.model
         if len(model.inputs) != 1 or tuple(model.inputs[0].shape[1:]) != INPUT_SHAPE:
             raise MammoError(
@@ -88,12 +95,35 @@ def build_ensemble(
                 f"single-patch models taking {INPUT_SHAPE}"
             )
         model.name = member_name(index, model)
-        probs = model(patch)
-        raw.append(probs)
         if member.output_activation == "sigmoid":
-            probs = ToDistribution(name=f"to_distribution_{index}")(probs)
-        distributions.append(probs)
-    average = WeightedAverage(normalised, name="average")(distributions)
+            probs, log_probs = with_log_probabilities(member)(patch)
+            distribution = layers.Softmax(dtype="float32", name=f"to_distribution_{index}")(
+                log_probs
+            )
+        else:
+            probs = distribution = model(patch)
+        raw.append(probs)
+        scale = layers.Rescaling(weight, dtype="float32", name=f"weight_{index}")
+        weighted.append(scale(distribution))
+    average = layers.Add(dtype="float32", name="average")(weighted)
     ensemble = keras.Model(patch, average, name="ensemble")
     probe = keras.Model(patch, [*raw, average], name="ensemble_probe")
     return ensemble, probe
+
+
+def with_log_probabilities(member: Member) -> keras.Model:
+    """The sigmoid ``member`` with a second output, log p: its output Dense (same weights)
+    with the ``log_sigmoid`` activation. Same name as the member; shares its layers."""
+    model = member.model
+    output = model.layers[-1]
+    if not (isinstance(output, layers.Dense) and output.activation.__name__ == "sigmoid"):
+        raise MammoError(
+            f"member {member.source} was trained with a sigmoid output, but its last layer "
+            f"({output.name}) is not a Dense layer with a sigmoid activation"
+        )
+    log_output = layers.Dense(
+        output.units, activation="log_sigmoid", dtype="float32", name=f"{output.name}_log"
+    )
+    log_probs = log_output(output.input)
+    log_output.set_weights(output.get_weights())
+    return keras.Model(model.inputs, [model.outputs[0], log_probs], name=model.name)

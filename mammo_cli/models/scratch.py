@@ -5,18 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from mammo_cli.errors import MammoError
+from mammo_cli.data.course import PATCH_SHAPE
 from mammo_cli.models.heads import classifier_output
-
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
-
-
-def check_output_activation(output_activation: str) -> None:
-    """Refuse an output activation other than softmax/sigmoid."""
-    if output_activation not in OUTPUT_ACTIVATIONS:
-        raise MammoError(
-            f"model.output_activation={output_activation}; expected softmax or sigmoid"
-        )
 
 
 def build_scratch(
@@ -25,7 +15,7 @@ def build_scratch(
     dropout: float = 0.0,
     extra_conv: bool = False,
     output_activation: str = "softmax",
-    input_shape: tuple[int, int, int] = (150, 150, 1),
+    input_shape: tuple[int, int, int] = PATCH_SHAPE,
 ) -> keras.Model:
     """Conv32-Pool-Conv32-Pool-Conv64-Pool-Conv64-Pool-Conv128[-Conv128]-Flatten-Dense-Dense.
 
@@ -33,11 +23,6 @@ def build_scratch(
     units this is 343,842 parameters (``extra_conv=False``, study figure 2) or 360,354
     (``extra_conv=True``, figure 10). ``dropout`` > 0 adds Dropout before the output.
     """
-    check_output_activation(output_activation)
-    if hidden_units < 1:
-        raise MammoError(f"model.hidden_units={hidden_units}; expected a positive integer")
-    if not 0.0 <= dropout < 1.0:
-        raise MammoError(f"model.dropout={dropout}; expected a rate in [0, 1)")
     inputs = keras.Input(shape=input_shape, name="patch")
     x = inputs
     for index, filters in enumerate((32, 32, 64, 64), start=1):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mammo_cli.errors import MammoError
 from tests.helpers import assert_user_error, run_mammo_probe
 
 #: (command, overrides, fragments of the one-line error)
@@ -65,6 +66,35 @@ REFUSED = [
     ("prepare", ["source=/nope", "csv_dir=/nope", "out=/tmp/x"], ["source=/nope"]),
     ("evaluate", [], ["missing run="]),
 ]
+
+
+#: model settings no model can be built with, for the pretrained models (in-process)
+BAD_MODELS = [
+    (["model=vgg16", "model.backbone=alexnet"], "alexnet"),
+    (["model=vgg16", "model.mode=train"], "train"),
+    (["model=vgg16", "model.mode=ft", "model.unfreeze_from=block6"], "block1, block2"),
+    (["model=resnet50", "model.mode=ft", "model.unfreeze_from=block5"], "conv1, conv2"),
+    (["model=densenet121", "model.mode=ft", "model.unfreeze_from=block9"], "pool2, conv3"),
+    (["model=efficientnetv2b0", "model.mode=ft", "model.unfreeze_from=x"], "stem, block1"),
+    (["model=convnext_tiny", "model.mode=ft", "model.unfreeze_from=x"], "stage_0, stage_1"),
+    (["model=vgg16", "model.output_activation=relu"], "relu"),
+    (["model=vgg16", "model.dropout=1.0"], "model.dropout=1.0"),
+    (["model=densenet121", "model.pooling=max"], "flatten, avg"),
+    (["model=vgg16", "model.weights=/no/such/weights.h5"], "no such file"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), BAD_MODELS)
+def test_model_settings_are_refused_by_the_config_check(overrides, fragment):
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from mammo_cli.config.validate import validate
+    from tests.config.test_recipes import composed
+
+    with pytest.raises((MammoError, HydraException, OmegaConfBaseException)) as error:
+        validate(composed("train", ["recipe=none", *overrides]), "train")
+    assert fragment in f"{error.value} {error.value.__cause__}"
 
 
 @pytest.mark.parametrize(("command", "overrides", "fragments"), REFUSED)

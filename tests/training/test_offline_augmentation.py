@@ -8,6 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mammo_cli.config import AugmentationConfig
+from mammo_cli.config.validate import check_augmentation
 from mammo_cli.errors import MammoError
 from mammo_cli.models.scratch import build_scratch
 from mammo_cli.training.augmentation import expand_offline, training_augmenter
@@ -43,9 +44,9 @@ def test_offline_augmentation_turns_on_the_fly_augmentation_off():
 
 
 def test_offline_copies_need_a_transform():
-    cfg = OmegaConf.merge(preset("none"), {"offline_copies": 2})
-    with pytest.raises(MammoError, match="offline_copies"):
-        expand_offline(np.zeros((2, 150, 150, 1), np.float32), np.array([0, 1]), cfg, seed=0)
+    cfg = OmegaConf.create({"augmentation": OmegaConf.merge(preset("none"), {"offline_copies": 2})})
+    with pytest.raises(MammoError, match="offline_copies=2 but augmentation none"):
+        check_augmentation(cfg.augmentation)
 
 
 def test_mixed_precision_keeps_the_output_layer_in_float32():
@@ -58,5 +59,3 @@ def test_mixed_precision_keeps_the_output_layer_in_float32():
     finally:
         set_precision("float32")
     assert keras.mixed_precision.global_policy().name == "float32"
-    with pytest.raises(MammoError, match="trainer.precision"):
-        set_precision("float16")
