@@ -282,13 +282,16 @@ class LoggerConfig:
 
 @dataclass
 class BootstrapSettings:
-    """Confidence intervals of the test metrics (a stratified bootstrap over test units)."""
+    """Confidence intervals of the test metrics: a stratified bootstrap over test units
+    (samples, pairs or patients), seeded from ``seed``."""
 
     #: bootstrap resamples; 0 turns intervals off.
     resamples: int = number(2000, ge=0)
     #: coverage of the intervals.
     level: float = number(0.95, gt=0.5, lt=1.0)
-    method: IntervalMethod = IntervalMethod.percentile
+    #: bca (bias-corrected and accelerated; covers at its nominal rate on small test
+    #: sets, see evaluation/statistics.py) | percentile.
+    method: IntervalMethod = IntervalMethod.bca
 
 
 @dataclass
@@ -299,6 +302,8 @@ class EvaluationSettings:
     #: binary tasks: the positive-class sensitivity to pick a threshold for; metrics.json
     #: then records ``operating_point`` (threshold, sensitivity, specificity).
     target_sensitivity: float | None = number(None, gt=0.0, le=1.0)
+    #: warn when the test set's AUC interval is wider than this.
+    max_ci_width: float = number(0.2, gt=0.0, le=1.0)
 
 
 @dataclass

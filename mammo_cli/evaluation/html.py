@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from mammo_cli.evaluation.reports import SCORE_TITLES, SCORES, TextTable, format_score
+from mammo_cli.evaluation.reports import SCORE_TITLES, SCORES, TextTable, format_estimate
 from mammo_cli.files import write_text
 from mammo_cli.provenance import differences, key_facts
 
@@ -40,15 +40,6 @@ class RunSection:
     images: Mapping[str, Path] = field(default_factory=dict)
     #: the run's provenance.json, None when it has none
     provenance: Mapping[str, Any] | None = None
-
-
-def format_estimate(value: float | None, interval: Sequence[float | None] | None = None) -> str:
-    """``0.78 [0.63, 0.90]``: a score with its interval, or alone when there is none."""
-    text = format_score(value)
-    if value is None or not interval or any(bound is None for bound in interval):
-        return text
-    low, high = interval
-    return f"{text} [{format_score(low)}, {format_score(high)}]"
 
 
 def metric_cells(metrics: Mapping[str, Any]) -> dict[str, str]:

@@ -16,13 +16,23 @@ from rich.table import Table
 SCORES = ("accuracy", "loss", "auc", "f1", "f1_macro")
 
 
+#: calibration scores a run's summary shows after :data:`SCORES`
+CALIBRATION = ("brier", "ece")
+
+
 def metrics_table(metrics: dict[str, Any], title: str) -> Table:
-    """One run's test metrics, per-class precision/recall and confusion matrix."""
-    table = Table(title=title, show_header=True, header_style="bold")
+    """One run's test metrics with their intervals, per-class precision/recall and
+    confusion matrix."""
+    intervals = metrics.get("ci") or {}
+    caption = None
+    if intervals:
+        caption = f"value (low, high): {metrics['ci_level']:.0%} {metrics['ci_method']} intervals"
+    table = Table(title=title, caption=caption, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in SCORES:
-        table.add_row(key, f"{metrics[key]:.4f}")
+    for key in (*SCORES, *CALIBRATION):
+        if key in metrics:
+            table.add_row(key, format_estimate(metrics[key], intervals.get(key)))
     for name in metrics["class_names"]:
         table.add_row(
             f"precision / recall ({name})",
@@ -40,8 +50,11 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
 
 
 def print_metrics(metrics: dict[str, Any], title: str, console: Console | None = None) -> None:
-    """Print :func:`metrics_table` to the terminal."""
-    (console or Console()).print(metrics_table(metrics, title))
+    """Print :func:`metrics_table` to the terminal, then the run's warnings."""
+    console = console or Console()
+    console.print(metrics_table(metrics, title))
+    for warning in metrics.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
 #: how the study's tables title the scores: columns of tables 1 and 5-8 ...
@@ -123,6 +136,15 @@ def format_score(value: float | None) -> str:
     if value is None:
         return "-"
     return "nan" if math.isnan(value) else f"{value:.2f}"
+
+
+def format_estimate(value: float | None, interval: Sequence[float | None] | None = None) -> str:
+    """``0.78 [0.63, 0.90]``: a score with its interval, or alone when there is none."""
+    text = format_score(value)
+    if value is None or not interval or any(bound is None for bound in interval):
+        return text
+    low, high = interval
+    return f"{text} [{format_score(low)}, {format_score(high)}]"
 
 
 def ordinal(n: int) -> str:

@@ -143,9 +143,7 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     write_json(run_dir / MEMBERS_FILE, {"members": rows})
     write_text(run_dir / TABLE_FILE, ensemble_report(rows, result).to_markdown())
     title = f"ensemble, task {cfg.task.name}: test set"
-    return write_results(
-        run_dir, result, test, probs, title, positive, cfg.evaluate.target_sensitivity
-    )
+    return write_results(run_dir, result, test, probs, title, positive, cfg.evaluate)
 
 
 def ensemble_report(members: list[dict[str, Any]], result: dict[str, Any]) -> TextTable:

@@ -167,7 +167,7 @@ def train_and_evaluate(
         probs,
         f"task {cfg.task.name}: test set",
         positive,
-        cfg.evaluate.target_sensitivity,
+        cfg.evaluate,
     )
     remove_checkpoint(run_dir)
     return result
@@ -194,10 +194,10 @@ def evaluate_saved_run(
         "counts": {"test": test.counts()},
         **score(test.labels, probs, test.class_names, positive, run.output_activation),
         "epochs_run": source.get("epochs_run"),
-        "seed": source.get("seed", cfg.get("seed")),
+        "seed": source.get("seed") or 0,  # the training run's: the same intervals
         "source_run": str(run.path.resolve()),
         "data_dir": str(task_data.folder),
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
     title = f"task {task.name}: {task_data.folder.name} test set"
-    return write_results(run_dir, result, test, probs, title, positive, settings.target_sensitivity)
+    return write_results(run_dir, result, test, probs, title, positive, settings)

@@ -23,7 +23,13 @@ from mammo_cli.evaluation.metrics import (
     operating_point,
     to_distribution,
 )
-from mammo_cli.evaluation.plots import save_confusion_matrix, save_roc_curve
+from mammo_cli.evaluation.plots import (
+    save_confusion_matrix,
+    save_reliability_diagram,
+    save_roc_curve,
+)
+from mammo_cli.evaluation.review import review
+from mammo_cli.evaluation.statistics import bootstrap_intervals
 from mammo_cli.files import write_json, write_text
 from mammo_cli.runs.folder import METRICS_FILE, PLOTS, TEST_PREDICTIONS_FILE
 
@@ -79,6 +85,32 @@ def test_predictions_csv(test: TaskView, probs: np.ndarray) -> str:
     return buffer.getvalue()
 
 
+def intervals(
+    test: TaskView, probs: np.ndarray, positive: int | None, settings: Any, seed: int
+) -> dict[str, Any]:
+    """The bootstrap intervals of the test metrics and how they were made: ``ci``
+    (``{metric: [low, high] | null}``), ``ci_level``, ``ci_method`` and ``bootstrap``
+    (``resamples``, ``seed``, ``unit``: sample | pair | patient)."""
+    units, unit = test.bootstrap_units()
+    bootstrap = settings.bootstrap
+    ci = bootstrap_intervals(
+        test.labels,
+        to_distribution(probs),
+        positive,
+        units=None if unit == "sample" else units,
+        resamples=bootstrap.resamples,
+        seed=seed,
+        level=bootstrap.level,
+        method=str(bootstrap.method),
+    )
+    return {
+        "ci": {name: None if bounds is None else list(bounds) for name, bounds in ci.items()},
+        "ci_level": bootstrap.level,
+        "ci_method": f"bootstrap-{bootstrap.method}",
+        "bootstrap": {"resamples": bootstrap.resamples, "seed": seed, "unit": unit},
+    }
+
+
 def write_results(
     run_dir: Path,
     result: dict[str, Any],
@@ -86,11 +118,15 @@ def write_results(
     probs: np.ndarray,
     title: str,
     positive: int | None,
-    target_sensitivity: float | None = None,
+    settings: Any,
 ) -> dict[str, Any]:
     """Write the scored run: plots, ``test_predictions.csv``, then ``metrics.json``
-    (last: its presence means the run finished). Binary tasks get ``roc_curve.png`` and,
-    with ``target_sensitivity``, the ``operating_point`` in ``metrics.json``."""
+    (last: its presence means the run finished), with the intervals of the test metrics
+    and the reviewer's ``warnings`` (``settings``: the ``evaluate`` config group). Binary
+    tasks get ``roc_curve.png`` and, with ``evaluate.target_sensitivity``, the
+    ``operating_point``."""
+    result = {**result, **intervals(test, probs, positive, settings, result["seed"])}
+    target_sensitivity = settings.target_sensitivity
     names = test.class_names
     save_confusion_matrix(
         result["confusion_matrix"], names, run_dir / PLOTS["confusion_matrix"], title
@@ -112,7 +148,11 @@ def write_results(
             f"{title}: ROC ({names[positive]} positive)",
             point,
         )
+    save_reliability_diagram(
+        test.labels, to_distribution(probs), run_dir / PLOTS["calibration"], f"{title}: calibration"
+    )
     write_text(run_dir / TEST_PREDICTIONS_FILE, test_predictions_csv(test, probs))
+    result["warnings"] = review(result, settings.max_ci_width)
     write_json(run_dir / METRICS_FILE, result)
     return result
 

@@ -19,15 +19,9 @@ from pathlib import Path
 import pytest
 
 from mammo_cli.data.fingerprints import TEST_FILES, course_files
-from mammo_cli.evaluation.html import (
-    RunSection,
-    format_estimate,
-    metric_cells,
-    render_report,
-    write_report,
-)
+from mammo_cli.evaluation.html import RunSection, metric_cells, render_report, write_report
 from mammo_cli.evaluation.plots import save_confusion_matrix, save_curves
-from mammo_cli.evaluation.reports import RunRow, TextTable, comparison_table
+from mammo_cli.evaluation.reports import RunRow, TextTable, comparison_table, format_estimate
 from mammo_cli.provenance import collect_provenance
 
 #: elements without an end tag
