@@ -35,12 +35,13 @@ def run(cfg: DictConfig, root: Path) -> float:
         RESULT_FILE,
         TABLE_FILE,
         holdout_report,
+        pooled_scores,
         summarize,
         train_splits,
     )
 
     runs, failed = train_splits(cfg, data, root, resume=cfg.resume is not None)
-    result = summarize(cfg, runs, failed)
+    result = summarize(cfg, runs, failed, pooled_scores(cfg, root, runs) if runs else None)
     table = holdout_report(cfg, result)
     write_text(root / TABLE_FILE, table.to_markdown())
     write_json(root / RESULT_FILE, result)

@@ -173,22 +173,26 @@ def holdout_table(
     context: dict[str, str],
     title: str,
     notes: Sequence[str] = (),
+    pooled: dict[str, Any] | None = None,
 ) -> TextTable:
-    """Study tables 2-4: one row per measure, one column per split (1st..kth), AVG, STD.
+    """Study tables 2-4: one row per measure, one column per split (1st..kth), AVG, STD,
+    and with ``pooled`` (the pooled test predictions of every split) its score and interval.
 
     ``splits`` holds each split's metrics in order, None for a failed split (shown as
     ``failed``); ``context`` (e.g. batch size, hidden units) fills the leading columns
     of the first row, as the study's tables do.
     """
     headers = [*context, "Measure", *(ordinal(i) for i in range(1, len(splits) + 1))]
-    headers += ["AVG", "STD"]
+    headers += ["AVG", "STD"] + ["Pooled [CI]"] * (pooled is not None)
     rows = []
     for index, key in enumerate(SCORES):
         lead = list(context.values()) if index == 0 else [""] * len(context)
         cells = [format_score(s[key]) if s is not None else "failed" for s in splits]
         summary = [format_score(stat[key] if stat else None) for stat in (mean, std)]
+        if pooled is not None:
+            summary.append(format_estimate(pooled.get(key), (pooled.get("ci") or {}).get(key)))
         rows.append([*lead, MEASURE_TITLES[key], *cells, *summary])
-    align = ["left"] * (len(context) + 1) + ["right"] * (len(splits) + 2)
+    align = ["left"] * (len(context) + 1) + ["right"] * (len(headers) - len(context) - 1)
     return TextTable(title, headers, rows, align, list(notes))
 
 

@@ -16,8 +16,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mammo_cli.data.dataset import TaskData
+from mammo_cli.data.tasks import positive_class
 from mammo_cli.errors import MammoError
+from mammo_cli.evaluation.metrics import classification_metrics
 from mammo_cli.evaluation.reports import SCORES, TextTable, holdout_table, score_summary
+from mammo_cli.evaluation.statistics import INTERVAL_METRICS, bootstrap_intervals, pool_splits
 from mammo_cli.runs.folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -98,10 +101,46 @@ def train_splits(
     return runs, failed
 
 
+def pooled_scores(cfg: DictConfig, root: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The splits' test predictions pooled (every split predicted the same test set): the
+    scores of all rows together, with bootstrap intervals that resample test units (a
+    test sample's rows of every split together)."""
+    predictions = [RunFolder(root / run["run_dir"]).test_predictions() for run in runs]
+    labels, probs, units = pool_splits(
+        [p.labels for p in predictions], [p.probs for p in predictions], predictions[0].units
+    )
+    names = predictions[0].class_names
+    positive = positive_class(names, cfg.task.positive_class)
+    scores = classification_metrics(labels, probs, names, positive)
+    bootstrap = cfg.evaluate.bootstrap
+    intervals = bootstrap_intervals(
+        labels,
+        probs,
+        positive,
+        units=units,
+        resamples=bootstrap.resamples,
+        seed=cfg.seed,
+        level=bootstrap.level,
+        method=str(bootstrap.method),
+    )
+    return {
+        **{key: scores[key] for key in INTERVAL_METRICS},
+        "n": int(len(labels)),
+        "ci": {key: None if bounds is None else list(bounds) for key, bounds in intervals.items()},
+        "ci_level": bootstrap.level,
+        "ci_method": f"bootstrap-{bootstrap.method}",
+        "bootstrap": {"resamples": bootstrap.resamples, "seed": cfg.seed, "unit": "test unit"},
+    }
+
+
 def summarize(
-    cfg: DictConfig, runs: list[dict[str, Any]], failed: list[dict[str, Any]]
+    cfg: DictConfig,
+    runs: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    pooled: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``holdout.json``: every split's metrics, mean/std, failed splits."""
+    """The content of ``holdout.json``: every split's metrics, mean/std, the ``pooled``
+    figure with its interval (:func:`pooled_scores`), failed splits."""
     mean, std = score_summary(runs) if runs else (None, None)
     validation = [run["validation"] for run in runs]
     return {
@@ -113,6 +152,7 @@ def summarize(
         "failed": failed,
         "mean": mean,
         "std": std,
+        "pooled": pooled,
         "validation_mean": score_summary(validation)[0] if runs else None,
         "scores": list(SCORES),
     }
@@ -128,4 +168,11 @@ def holdout_report(cfg: DictConfig, result: dict[str, Any]) -> TextTable:
         context["Hidden units"] = str(hidden_units)
     notes = [f"split {f['split']} failed: {f['error']}" for f in result["failed"]]
     title = f"mammo holdout: task {result['task']}, {result['k']} splits (test set)"
-    return holdout_table(splits, result["mean"], result["std"], context, title, notes)
+    pooled = result["pooled"]
+    if pooled is not None and pooled["ci"]:
+        notes.append(
+            f"Pooled: the {len(result['runs'])} splits' {pooled['n']} test predictions "
+            f"together, {pooled['ci_level']:.0%} {pooled['ci_method']} intervals over test "
+            "samples"
+        )
+    return holdout_table(splits, result["mean"], result["std"], context, title, notes, pooled)
