@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "holdout": ("holdout", "k trainings on k seeded train/validation splits (holdout.k=4)"),
     "ensemble": ("ensemble", "average saved runs of one task: members=[<run dir>,...]"),
     "report": ("report", "one comparison table of the runs under a folder: report <folder>"),
+    "compare": ("compare", "paired difference of two runs on the same test set: compare <A> <B>"),
     "prepare": ("prepare", "build course tensors from CBIS-DDSM: source=DIR csv_dir=DIR out=DIR"),
     "data": ("data", "`data demo out=DIR` writes the demo set; `data describe` inspects data"),
 }
@@ -33,6 +34,9 @@ PLAIN_COMMANDS = {"data", "report"}
 
 #: two-word commands run as Hydra apps: (command, action) -> config and module name
 HYDRA_ACTIONS = {("data", "describe"): "describe"}
+
+#: commands whose leading positional arguments are config keys: compare A B -> a=A b=B
+POSITIONAL = {"compare": ("a", "b")}
 
 USAGE = """usage: mammo <command> [key=value ...] [-m] [--cfg job] [--help]
 
@@ -52,6 +56,7 @@ examples:
   mammo holdout experiment=table2_holdout_21
   mammo ensemble members=[outputs/runs/scratch,outputs/runs/vgg16_fe]
   mammo report outputs/train-multirun/2026-01-01/12-00-00-000000
+  mammo compare outputs/train/<A> outputs/train/<B> compare.metric=auc
   mammo prepare source=~/CBIS-DDSM csv_dir=~/cbis-csv out=data/cbis_course
   mammo data describe data.dir=/path/to/course_npy task=2.2
   mammo train --help          (config groups and every key of a command)
@@ -123,6 +128,18 @@ def _fail(message: str) -> int:
     return 2
 
 
+def with_named_positionals(command: str, args: Sequence[str]) -> list[str]:
+    """``compare A B k=v`` -> ``a=A b=B k=v`` (values quoted for Hydra's grammar)."""
+    names = list(POSITIONAL.get(command, ()))
+    named = []
+    for arg in args:
+        if names and "=" not in arg and not arg.startswith("-"):
+            escaped = arg.replace("\\", "\\\\").replace("'", "\\'")
+            arg = f"{names.pop(0)}='{escaped}'"
+        named.append(arg)
+    return named
+
+
 def _run_hydra_command(command: str, overrides: list[str], traceback_wanted: bool) -> None:
     """Run ``mammo <command>`` as a Hydra app over ``overrides``."""
     import hydra
@@ -132,7 +149,7 @@ def _run_hydra_command(command: str, overrides: list[str], traceback_wanted: boo
     from mammo_cli.config import register_configs
 
     register_configs()
-    args = claim_run(command, quote_values(overrides))
+    args = claim_run(command, quote_values(with_named_positionals(command, overrides)))
     app = hydra.main(config_path="pkg://mammo_cli.conf", config_name=command, version_base="1.3")(
         task_function(command, traceback_wanted)
     )

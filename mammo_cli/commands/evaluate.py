@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from mammo_cli.runs.folder import open_run
+from mammo_cli.files import write_text
+from mammo_cli.runs.folder import CONFIG_FILE, open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
     """Score the run's model on the test set into ``run_dir``; return the test AUC."""
+    run = open_run(cfg.run)
+    cfg.task = run.task
+    write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     import_tensorflow_quietly()
     from mammo_cli.evaluation.reports import print_metrics
     from mammo_cli.runs.pipeline import evaluate_saved_run
 
-    metrics = evaluate_saved_run(open_run(cfg.run), cfg.data, cfg.batch_size, cfg.evaluate, run_dir)
+    metrics = evaluate_saved_run(run, cfg.data, cfg.batch_size, cfg.evaluate, run_dir)
     print_metrics(metrics, title=f"mammo evaluate: {cfg.run}")
     if "operating_point" in metrics:
         point = metrics["operating_point"]

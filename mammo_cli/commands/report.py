@@ -9,6 +9,7 @@ values differ between runs become columns. The table is printed and written as
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +19,18 @@ from omegaconf import OmegaConf
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
 from mammo_cli.files import write_text
+from mammo_cli.runs.compare import versus_best
 from mammo_cli.runs.folder import METRICS_FILE, STATUS_FILE, RunFolder
 
 #: the kinds of run folder a report compares
 REPORTED = ("train", "ensemble", "baseline")
 
-USAGE = "usage: mammo report <folder>   (a multirun folder, or any folder of run folders)"
+USAGE = (
+    "usage: mammo report <folder> [metric=auc]   (a multirun folder, or any folder of run "
+    "folders; metric: the score each run is tested on against the best run)"
+)
+#: metrics a report can test runs on (the p_vs_best column)
+METRICS = ("accuracy", "auc", "f1", "f1_macro", "brier")
 MARKDOWN_FILE = "report.md"
 CSV_FILE = "report.csv"
 
@@ -100,9 +107,14 @@ def main(args: Sequence[str]) -> None:
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
         return
-    if len(args) != 1:
+    folders = [arg for arg in args if "=" not in arg]
+    options = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    if len(folders) != 1 or set(options) - {"metric"}:
         raise MammoError(f"expected one folder ({USAGE}); got {' '.join(args) or 'nothing'}")
-    folder = Path(args[0]).expanduser()
+    metric = options.get("metric", "auc")
+    if metric not in METRICS:
+        raise MammoError(f"metric={metric}; expected one of {', '.join(METRICS)}")
+    folder = Path(folders[0]).expanduser()
     if not folder.is_dir():
         raise MammoError(f"{folder} is not a folder ({USAGE})")
     runs = find_run_folders(folder)
@@ -112,7 +124,9 @@ def main(args: Sequence[str]) -> None:
             "e.g. a `mammo train -m ...` output folder)"
         )
     rows = [read_run(run, folder) for run in runs]
-    table = comparison_table(rows, title=f"mammo report: {folder}")
+    p_values = versus_best([RunFolder(run) for run in runs], [row.metrics for row in rows], metric)
+    rows = [dataclasses.replace(row, p_vs_best=p) for row, p in zip(rows, p_values, strict=True)]
+    table = comparison_table(rows, title=f"mammo report: {folder}", metric=metric)
     try:
         write_text(folder / MARKDOWN_FILE, table.to_markdown())
         write_text(folder / CSV_FILE, comparison_csv(rows))

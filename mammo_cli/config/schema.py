@@ -115,6 +115,14 @@ class IntervalMethod(Choice):
     bca = "bca"
 
 
+class ComparedMetric(Choice):
+    accuracy = "accuracy"
+    auc = "auc"
+    f1 = "f1"
+    f1_macro = "f1_macro"
+    brier = "brier"
+
+
 class Resize(Choice):
     nearest = "nearest"
     bilinear = "bilinear"
@@ -335,6 +343,9 @@ class EvaluateConfig:
     data: DataConfig = field(default_factory=DataConfig)
     batch_size: int = number(64, ge=1)
     evaluate: EvaluationSettings = field(default_factory=EvaluationSettings)
+    #: filled in by ``mammo evaluate`` from the run (its task) and saved in the folder's
+    #: config.yaml, so the scored folder says what it answers like any scored run.
+    task: TaskConfig | None = None
 
 
 @dataclass
@@ -420,6 +431,31 @@ class EnsembleConfig:
 
 
 @dataclass
+class CompareSettings:
+    """What ``mammo compare`` compares and how sure it must be."""
+
+    metric: ComparedMetric = ComparedMetric.auc
+    #: paired bootstrap resamples (0: DeLong/McNemar p-values only, no bootstrap).
+    resamples: int = number(2000, ge=0)
+    #: coverage of the interval of the difference; "distinguishable" means p < 1 - level.
+    level: float = number(0.95, gt=0.5, lt=1.0)
+
+
+@dataclass
+class CompareConfig:
+    """``mammo compare <run A> <run B>``: the paired difference B - A on the same test
+    samples, from the runs' test_predictions.csv."""
+
+    #: the first scored run folder (train, ensemble, baseline or evaluate).
+    a: str = MISSING
+    #: the second one.
+    b: str = MISSING
+    compare: CompareSettings = field(default_factory=CompareSettings)
+    #: the seed of the paired bootstrap.
+    seed: int = number(42, ge=0, lt=2**32)
+
+
+@dataclass
 class PrepareOptions:
     """How ``mammo prepare`` cuts patches (defaults: the course's protocol)."""
 
@@ -482,6 +518,7 @@ COMMAND_SCHEMAS: dict[str, type] = {
     "holdout": HoldoutConfig,
     "prepare": PrepareConfig,
     "ensemble": EnsembleConfig,
+    "compare": CompareConfig,
 }
 
 

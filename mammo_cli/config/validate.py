@@ -335,6 +335,24 @@ def check_prepare(cfg: DictConfig) -> None:
         raise MammoError(f"out={cfg.out} is a file; expected a folder to write the course files to")
 
 
+def check_compare(cfg: DictConfig) -> None:
+    """``mammo compare``: two finished scored runs of one classification, on the same test
+    samples."""
+    from mammo_cli.runs.compare import same_samples
+    from mammo_cli.runs.ensemble import classification
+    from mammo_cli.runs.folder import open_run
+
+    a, b = (open_run(cfg[key], argument=key, model=False) for key in ("a", "b"))
+    if classification(a.task) != classification(b.task):
+        raise MammoError(
+            f"a={cfg.a} and b={cfg.b} answer different classifications "
+            f"({' vs '.join(a.task.classes)}; {' vs '.join(b.task.classes)})"
+        )
+    reason = same_samples(a.test_predictions(), b.test_predictions())
+    if reason is not None:
+        raise MammoError(f"a={cfg.a} and b={cfg.b} were not scored on the same test set: {reason}")
+
+
 COMMAND_RULES: dict[str, Callable[[DictConfig], None]] = {
     "train": check_training,
     "holdout": check_training,
@@ -344,4 +362,5 @@ COMMAND_RULES: dict[str, Callable[[DictConfig], None]] = {
     "explain": check_explain,
     "ensemble": check_ensemble,
     "prepare": check_prepare,
+    "compare": check_compare,
 }

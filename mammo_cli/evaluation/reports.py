@@ -225,6 +225,8 @@ class RunRow:
     kind: str = "train"
     #: why the row has no scores, when that needs saying (a damaged file)
     note: str = ""
+    #: the p-value of the paired test of this run against the best run of the table
+    p_vs_best: float | None = None
 
 
 def varying_keys(rows: Sequence[RunRow]) -> list[str]:
@@ -237,10 +239,10 @@ def varying_keys(rows: Sequence[RunRow]) -> list[str]:
     return known + [key for key in varying if key not in known]
 
 
-def comparison_table(rows: Sequence[RunRow], title: str) -> TextTable:
+def comparison_table(rows: Sequence[RunRow], title: str, metric: str = "auc") -> TextTable:
     """One row per run: its kind when runs of several kinds are compared (training runs,
-    ensembles, baselines), the overrides that differ between runs, the test scores, the
-    folder.
+    ensembles, baselines), the overrides that differ between runs, the test scores with
+    their intervals, the p-value of its ``metric`` against the best run's, the folder.
 
     With ``model.hidden_units`` and ``trainer.batch_size`` swept this is study table 1
     (Batch size | Hidden units | Test accuracy | Test loss | AUC | F-score).
@@ -248,30 +250,55 @@ def comparison_table(rows: Sequence[RunRow], title: str) -> TextTable:
     keys = varying_keys(rows)
     kinds = len({row.kind for row in rows}) > 1
     headers = ["Kind"] * kinds + [OVERRIDE_TITLES.get(key, key) for key in keys]
-    headers += [SCORE_TITLES[key] for key in SCORES] + ["Run"]
+    tested = any(row.p_vs_best is not None for row in rows)
+    headers += [SCORE_TITLES[key] for key in SCORES] + ["p vs best"] * tested + ["Run"]
     body = []
     for row in rows:
         cells = [row.kind] * kinds + [row.overrides.get(key, "-") for key in keys]
         if row.metrics is None:
             cells += [row.status] * len(SCORES)
         else:
-            cells += [format_score(row.metrics.get(key)) for key in SCORES]
+            intervals = row.metrics.get("ci") or {}
+            cells += [format_estimate(row.metrics.get(key), intervals.get(key)) for key in SCORES]
+        if tested:
+            cells.append("-" if row.p_vs_best is None else f"{row.p_vs_best:.2g}")
         body.append([*cells, row.run])
-    align = ["left"] * (len(keys) + kinds) + ["right"] * len(SCORES) + ["left"]
+    align = ["left"] * (len(keys) + kinds) + ["right"] * (len(SCORES) + tested) + ["left"]
     failed = [row.run for row in rows if row.metrics is None]
     notes = [f"{len(failed)} of {len(rows)} runs failed: {', '.join(failed)}"] if failed else []
+    if any(row.metrics and row.metrics.get("ci") for row in rows):
+        notes.append("value [low, high]: each run's bootstrap interval (metrics.json ci_method)")
+    if tested:
+        notes.append(
+            f"p vs best: paired test of each run's {metric} against the run with the best "
+            f"{metric}, on the same test samples (1 for the best itself)"
+        )
     notes += [f"{row.run}: {row.note}" for row in rows if row.note]
     return TextTable(title, headers, body, align, notes)
 
 
+#: the scores whose intervals report.csv lists (<metric>_ci_low, <metric>_ci_high)
+INTERVAL_COLUMNS = ("accuracy", "auc", "f1", "f1_macro", "brier")
+
+
 def comparison_csv(rows: Sequence[RunRow]) -> str:
-    """The comparison as CSV: run, the differing override keys, full-precision scores, status."""
+    """The comparison as CSV: run, kind, the differing override keys, full-precision
+    scores, their intervals, the p-value against the best run, status."""
     keys = varying_keys(rows)
+    bounds = [f"{key}_ci_{side}" for key in INTERVAL_COLUMNS for side in ("low", "high")]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run", "kind", *keys, *SCORES, "status"])
+    writer.writerow(["run", "kind", *keys, *SCORES, "brier", *bounds, "p_vs_best", "status"])
     for row in rows:
+        metrics = row.metrics or {}
+        intervals = metrics.get("ci") or {}
         swept = [row.overrides.get(key, "") for key in keys]
-        scores = [row.metrics.get(key) if row.metrics else "" for key in SCORES]
-        writer.writerow([row.run, row.kind, *swept, *scores, row.status])
+        scores = [metrics.get(key, "") for key in (*SCORES, "brier")]
+        limits = [
+            "" if intervals.get(key) is None else intervals[key][side]
+            for key in INTERVAL_COLUMNS
+            for side in (0, 1)
+        ]
+        p_value = "" if row.p_vs_best is None else row.p_vs_best
+        writer.writerow([row.run, row.kind, *swept, *scores, *limits, p_value, row.status])
     return buffer.getvalue()

@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.errors import MammoError
+from mammo_cli.evaluation.metrics import to_distribution
 from mammo_cli.evaluation.reports import TextTable, ensemble_table
+from mammo_cli.evaluation.statistics import paired_difference
 from mammo_cli.runs.folder import MEMBERS_FILE, RunFolder, open_run
 
 TABLE_FILE = "ensemble.md"
@@ -127,6 +130,7 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
         )
     ]
     save_model(ensemble, run_dir / "model.keras")
+    best = max(range(len(rows)), key=lambda i: rows[i]["auc"] if rows[i]["auc"] is not None else -1)
     result = {
         "task": cfg.task.name,
         "class_names": names,
@@ -135,6 +139,10 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
         "weights": weights,
         "averaging": "each member's probabilities normalised to sum 1, then weighted mean",
         "members": [row["run_dir"] for row in rows],
+        "vs_best_member": {
+            "member": rows[best]["name"],
+            **versus_member(test, member_probs[best], probs, positive, cfg),
+        },
         "epochs_run": None,
         "seed": cfg.seed,
         "data_dir": str(task_data.folder),
@@ -146,11 +154,39 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     return write_results(run_dir, result, test, probs, title, positive, cfg.evaluate)
 
 
+def versus_member(
+    test: Any, member: np.ndarray, ensemble: np.ndarray, positive: int | None, cfg: DictConfig
+) -> dict[str, Any]:
+    """The paired AUC difference ensemble - member on the test set (DeLong for binary
+    tasks, else a paired bootstrap over the test units)."""
+    units, unit = test.bootstrap_units()
+    bootstrap = cfg.evaluate.bootstrap
+    return paired_difference(
+        test.labels,
+        to_distribution(member),
+        to_distribution(ensemble),
+        "auc",
+        positive,
+        units=None if unit == "sample" else units,
+        resamples=bootstrap.resamples,
+        seed=cfg.seed,
+        level=bootstrap.level,
+    )
+
+
 def ensemble_report(members: list[dict[str, Any]], result: dict[str, Any]) -> TextTable:
-    """Study tables 11-12: the members, then the ensemble."""
+    """Study tables 11-12: the members, then the ensemble, and the ensemble against its
+    best member."""
     rows = [*members, {"name": "ensemble", **result}]
     notes = [
         f"{m['name']} (weight {m['weight']:.3g}, {m['output_activation']}): {m['run_dir']}"
         for m in members
     ]
+    versus = result.get("vs_best_member")
+    if versus and versus["difference"] is not None:
+        p_value = "n/a" if versus["p_value"] is None else f"{versus['p_value']:.2g}"
+        notes.append(
+            f"ensemble - {versus['member']} (the best member): AUC {versus['difference']:+.3f}, "
+            f"{versus['method']} p = {p_value}"
+        )
     return ensemble_table(rows, f"mammo ensemble: task {result['task']} (test set)", notes)

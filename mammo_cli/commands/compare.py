@@ -1,0 +1,36 @@
+"""``mammo compare <run A> <run B> [compare.metric=auc]``: is B better than A on the same
+test samples? (:mod:`mammo_cli.runs.compare`)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from mammo_cli.files import write_json
+from mammo_cli.runs.compare import compare_runs, verdict
+from mammo_cli.runs.folder import open_run
+
+RESULT_FILE = "compare.json"
+#: the file whose numbers an MLflow run of the folder would record
+SUMMARY_FILE = RESULT_FILE
+
+
+def run(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Write compare.json into ``run_dir`` and print the verdict; return the p-value."""
+    a, b = (open_run(cfg[key], argument=key, model=False) for key in ("a", "b"))
+    result = compare_runs(a, b, cfg.compare, cfg.seed)
+    write_json(run_dir / RESULT_FILE, result)
+    table = Table(title=f"mammo compare: {result['metric']} (n = {result['n']})")
+    for column in ("run", result["metric"]):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for name, key in (("A", "a"), ("B", "b")):
+        value = result[key]
+        table.add_row(f"{name}: {result[f'run_{key}']}", "-" if value is None else f"{value:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"{verdict(result, cfg.compare.level)} ({result['method']})", highlight=False)
+    print(f"run folder: {run_dir}")
+    return result["p_value"]
