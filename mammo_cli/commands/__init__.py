@@ -31,6 +31,7 @@ from mammo_cli.runs.folder import (
     PROVENANCE_FILE,
     STATUS_FILE,
     RunFolder,
+    read_json,
 )
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ def record_run(
         write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     provenance = run_dir / PROVENANCE_FILE
     if not provenance.is_file():  # a resumed run keeps the record of how it started
-        write_json(provenance, _provenance(command, facts))
+        write_json(provenance, {**run_provenance(cfg, command), **facts})
     (run_dir / STATUS_FILE).unlink(missing_ok=True)  # left by an earlier, resumed attempt
     try:
         with tracked_run(cfg, run_dir, summary_file):
@@ -78,17 +79,41 @@ def record_run(
         raise
 
 
-def _provenance(command: str, facts: dict[str, Any]) -> dict[str, Any]:
-    """What produced a run folder: the command, its command line, when."""
+def data_config(cfg: DictConfig, command: str) -> DictConfig | None:
+    """The ``data`` config of the data a command reads (``evaluate`` and ``ensemble``
+    without ``data.dir``: their runs'), None for commands that read no course folder."""
+    data = OmegaConf.select(cfg, "data", default=None)
+    if data is None or data.dir is not None:
+        return data
+    source = {"evaluate": lambda: cfg.run, "ensemble": lambda: cfg.members[0]}.get(command)
+    return RunFolder(source()).config().data if source else data
+
+
+def run_provenance(cfg: DictConfig, command: str) -> dict[str, Any]:
+    """provenance.json of a run: versions, device, command line, the choices Hydra made,
+    the sha256 of every course file read (:mod:`mammo_cli.provenance`); ``evaluate``
+    adds the provenance of the run it scores."""
+    from mammo_cli.data.fingerprints import course_files
+    from mammo_cli.data.source import default_cache_dir, resolve_data_dir
+    from mammo_cli.provenance import collect_provenance
+
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
-    return {
-        "command": command,
-        "argv": sys.argv,
-        "overrides": list(hydra.overrides.task) if hydra else [],
-        "choices": dict(hydra.runtime.choices) if hydra else {},
-        "started": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
-        **facts,
-    }
+    data = data_config(cfg, command)
+    files = {} if data is None else course_files(resolve_data_dir(data.dir, data.cache_dir))
+    cache = default_cache_dir() if data is None or data.cache_dir is None else Path(data.cache_dir)
+    record = collect_provenance(
+        command,
+        sys.argv,
+        list(hydra.overrides.task) if hydra else [],
+        files,
+        datetime.now(timezone.utc),
+        cache.expanduser(),
+    )
+    record["choices"] = dict(hydra.runtime.choices) if hydra else {}
+    if command == "evaluate":
+        source = RunFolder(cfg.run) / PROVENANCE_FILE
+        record["training_run"] = read_json(source) if source.is_file() else None
+    return record
 
 
 def resumed_config(cfg: DictConfig, command: str) -> DictConfig:

@@ -30,6 +30,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     from mammo_cli.runs.folder import MEMBERS_FILE, read_json
 
     metrics = build_and_score(cfg, runs, run_dir)
-    print_table(ensemble_report(read_json(run_dir / MEMBERS_FILE)["members"], metrics))
+    members = read_json(run_dir / MEMBERS_FILE)
+    print_table(ensemble_report(members["members"], metrics, members["provenance_differences"]))
     print(f"run folder: {run_dir}")
     return float(metrics["auc"] or 0.0)

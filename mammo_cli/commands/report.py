@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
 from mammo_cli.files import write_text
-from mammo_cli.runs.compare import versus_best
+from mammo_cli.runs.compare import provenance_notes, versus_best
 from mammo_cli.runs.folder import METRICS_FILE, STATUS_FILE, RunFolder
 
 #: the kinds of run folder a report compares
@@ -127,6 +127,10 @@ def main(args: Sequence[str]) -> None:
     p_values = versus_best([RunFolder(run) for run in runs], [row.metrics for row in rows], metric)
     rows = [dataclasses.replace(row, p_vs_best=p) for row, p in zip(rows, p_values, strict=True)]
     table = comparison_table(rows, title=f"mammo report: {folder}", metric=metric)
+    differ = provenance_notes(
+        {row.run: RunFolder(run) for row, run in zip(rows, runs, strict=True)}
+    )
+    table.notes.extend(f"provenance: {note}" for note in differ)
     try:
         write_text(folder / MARKDOWN_FILE, table.to_markdown())
         write_text(folder / CSV_FILE, comparison_csv(rows))

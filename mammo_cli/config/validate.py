@@ -338,7 +338,7 @@ def check_prepare(cfg: DictConfig) -> None:
 def check_compare(cfg: DictConfig) -> None:
     """``mammo compare``: two finished scored runs of one classification, on the same test
     samples."""
-    from mammo_cli.runs.compare import same_samples
+    from mammo_cli.runs.compare import different_test_data, same_samples
     from mammo_cli.runs.ensemble import classification
     from mammo_cli.runs.folder import open_run
 
@@ -348,7 +348,7 @@ def check_compare(cfg: DictConfig) -> None:
             f"a={cfg.a} and b={cfg.b} answer different classifications "
             f"({' vs '.join(a.task.classes)}; {' vs '.join(b.task.classes)})"
         )
-    reason = same_samples(a.test_predictions(), b.test_predictions())
+    reason = different_test_data(a, b) or same_samples(a.test_predictions(), b.test_predictions())
     if reason is not None:
         raise MammoError(f"a={cfg.a} and b={cfg.b} were not scored on the same test set: {reason}")
 

@@ -15,7 +15,7 @@ import numpy as np
 from mammo_cli.data.tasks import positive_class
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.statistics import paired_difference
-from mammo_cli.runs.folder import RunFolder, TestPredictions
+from mammo_cli.runs.folder import PROVENANCE_FILE, RunFolder, TestPredictions, read_json
 
 #: metrics for which a lower value is better
 LOWER_IS_BETTER = ("brier",)
@@ -30,6 +30,30 @@ def same_samples(a: TestPredictions, b: TestPredictions) -> str | None:
     if not (np.array_equal(a.labels, b.labels) and np.array_equal(a.course_index, b.course_index)):
         return "different test samples (labels or order differ)"
     return None
+
+
+def provenance_notes(runs: dict[str, RunFolder], files: Any = None) -> list[str]:
+    """One sentence per data file, version or device that differs between ``runs``
+    (name -> folder), from their provenance.json; runs without one are left out."""
+    from mammo_cli.provenance import differences
+
+    recorded = {}
+    for name, run in runs.items():
+        path = run / PROVENANCE_FILE
+        if path.is_file():
+            recorded[name] = read_json(path)
+    return [difference.note() for difference in differences(recorded, files)]
+
+
+def different_test_data(a: RunFolder, b: RunFolder) -> str | None:
+    """Why two runs did not score the same test data (their provenance's sha256 of the
+    test files differ), or None (also when a run recorded no fingerprints)."""
+    from mammo_cli.data.fingerprints import TEST_FILES
+
+    notes = [
+        note for note in provenance_notes({"a": a, "b": b}, TEST_FILES) if note.startswith("data")
+    ]
+    return "; ".join(notes) or None
 
 
 def paired(
@@ -125,7 +149,8 @@ def versus_best(
             predictions = run.test_predictions() if values[i] is not None else None
         except MammoError:
             predictions = None
-        if predictions is None or same_samples(reference, predictions) is not None:
+        unlike = different_test_data(runs[best], run) is not None
+        if predictions is None or unlike or same_samples(reference, predictions) is not None:
             p_values.append(None)
             continue
         p_values.append(paired(reference, predictions, metric, positive, settings, 0)["p_value"])

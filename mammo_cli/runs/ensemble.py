@@ -22,6 +22,7 @@ from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import to_distribution
 from mammo_cli.evaluation.reports import TextTable, ensemble_table
 from mammo_cli.evaluation.statistics import paired_difference
+from mammo_cli.runs.compare import provenance_notes
 from mammo_cli.runs.folder import MEMBERS_FILE, RunFolder, open_run
 
 TABLE_FILE = "ensemble.md"
@@ -148,8 +149,9 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
         "data_dir": str(task_data.folder),
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    write_json(run_dir / MEMBERS_FILE, {"members": rows})
-    write_text(run_dir / TABLE_FILE, ensemble_report(rows, result).to_markdown())
+    differ = provenance_notes({row["name"]: run for row, run in zip(rows, runs, strict=True)})
+    write_json(run_dir / MEMBERS_FILE, {"members": rows, "provenance_differences": differ})
+    write_text(run_dir / TABLE_FILE, ensemble_report(rows, result, differ).to_markdown())
     title = f"ensemble, task {cfg.task.name}: test set"
     return write_results(run_dir, result, test, probs, title, positive, cfg.evaluate)
 
@@ -174,9 +176,11 @@ def versus_member(
     )
 
 
-def ensemble_report(members: list[dict[str, Any]], result: dict[str, Any]) -> TextTable:
-    """Study tables 11-12: the members, then the ensemble, and the ensemble against its
-    best member."""
+def ensemble_report(
+    members: list[dict[str, Any]], result: dict[str, Any], differ: list[str] = ()
+) -> TextTable:
+    """Study tables 11-12: the members, then the ensemble, the ensemble against its best
+    member, and what differs in the members' provenance (``differ``)."""
     rows = [*members, {"name": "ensemble", **result}]
     notes = [
         f"{m['name']} (weight {m['weight']:.3g}, {m['output_activation']}): {m['run_dir']}"
@@ -189,4 +193,5 @@ def ensemble_report(members: list[dict[str, Any]], result: dict[str, Any]) -> Te
             f"ensemble - {versus['member']} (the best member): AUC {versus['difference']:+.3f}, "
             f"{versus['method']} p = {p_value}"
         )
+    notes += [f"provenance: {note}" for note in differ]
     return ensemble_table(rows, f"mammo ensemble: task {result['task']} (test set)", notes)

@@ -75,7 +75,7 @@ def train_and_evaluate(
     started = time.perf_counter()
     set_thread_counts(cfg.trainer.threads)  # before TensorFlow runs its first op
     seed_everything(cfg.seed)
-    precision = set_precision(cfg.trainer.precision)
+    precision = set_precision(str(cfg.trainer.precision))
     class_names = data.test.class_names
     n_classes = len(class_names)
     strategy = distribution_strategy()  # several GPUs: one model replica on each

@@ -31,7 +31,14 @@ from mammo_cli.evaluation.plots import (
 from mammo_cli.evaluation.review import review
 from mammo_cli.evaluation.statistics import bootstrap_intervals
 from mammo_cli.files import write_json, write_text
-from mammo_cli.runs.folder import METRICS_FILE, PLOTS, TEST_PREDICTIONS_FILE
+from mammo_cli.provenance import key_facts
+from mammo_cli.runs.folder import (
+    METRICS_FILE,
+    PLOTS,
+    PROVENANCE_FILE,
+    TEST_PREDICTIONS_FILE,
+    read_json,
+)
 
 #: the contract's test metrics, in the order metrics.json lists them
 METRIC_KEYS = (
@@ -153,6 +160,9 @@ def write_results(
     )
     write_text(run_dir / TEST_PREDICTIONS_FILE, test_predictions_csv(test, probs))
     result["warnings"] = review(result, settings.max_ci_width)
+    provenance = run_dir / PROVENANCE_FILE
+    if provenance.is_file():
+        result["provenance"] = key_facts(read_json(provenance))
     write_json(run_dir / METRICS_FILE, result)
     return result
 

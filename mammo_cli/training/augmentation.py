@@ -184,7 +184,7 @@ def build_augmenter(cfg: AugmentationConfig, seed: int) -> StudyAugmentation | N
         shear_degrees=cfg.shear_degrees,
         horizontal_flip=cfg.horizontal_flip,
         rotate_90=cfg.rotate_90,
-        fill_mode=cfg.fill_mode,
+        fill_mode=str(cfg.fill_mode),
         seed=seed,
         name=f"augment_{cfg.name}",
         dtype="float32",  # resampled in float32 whatever the model's precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import pytest
 
@@ -54,8 +55,39 @@ def test_runs_of_other_classifications_or_test_sets_are_refused(members, pair_co
     )
     assert result.returncode == 0, result.stderr
     result, _ = compare(members["2.1", "softmax"], evaluated, tmp_path)
-    assert_user_error(result, "not scored on the same test set", "16 vs 4 samples")
+    assert_user_error(result, "not scored on the same test set", "public_test_tensor.npy differs")
     assert not (tmp_path / "outputs" / "compare").exists()
+
+
+def test_test_sets_one_byte_apart_are_refused_by_compare_and_flagged_by_report(
+    tiny_course, tmp_path
+):
+    """Same samples, labels and order, but one byte of one test patch differs: the
+    provenance fingerprints tell the runs apart."""
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_course, changed)
+    tensor = changed / "public_test_tensor.npy"
+    data = bytearray(tensor.read_bytes())
+    data[-1] ^= 1
+    tensor.write_bytes(bytes(data))
+    sweep = tmp_path / "sweep"
+    for name, folder in (("a", tiny_course), ("b", changed)):
+        result = run_mammo(
+            "train",
+            f"data.dir={folder}",
+            "trainer.epochs=1",
+            "trainer.progress=false",
+            f"hydra.run.dir={sweep / name}",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+    result, _ = compare(sweep / "a", sweep / "b", tmp_path)
+    assert_user_error(result, "not scored on the same test set", "public_test_tensor.npy differs")
+    result = run_mammo("report", str(sweep), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "provenance: data file public_test_tensor.npy differs" in (sweep / "report.md").read_text()
+    )
 
 
 def test_report_adds_intervals_and_the_p_value_against_the_best_run(members, tmp_path):
