@@ -187,7 +187,7 @@ class RunFolder:
         """The saved model, loaded in Keras' safe mode (no code from the file runs)."""
         import keras
 
-        import mammo_cli.models  # noqa: F401  (registers mammo's layers)
+        import mammo_cli.models.layers  # noqa: F401  (registers mammo's layers)
 
         path = self / MODEL_FILE
         if not path.is_file():

@@ -24,7 +24,7 @@ from mammo_cli.data.tasks import Samples, take
 from mammo_cli.evaluation.plots import save_curves
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.files import write_text, write_with
-from mammo_cli.models import build_model
+from mammo_cli.models.registry import build_model
 from mammo_cli.runs.folder import CHECKPOINT_DIR, HISTORY_FILE, MODEL_FILE, PLOTS, RunFolder
 from mammo_cli.runs.predict import check_model, predict
 from mammo_cli.runs.scoring import score, task_positive, write_results
