@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from mammo_cli.config.schema import (
     COMMAND_SCHEMAS,
     MODEL_SCHEMAS,
+    BaselineModel,
     ClassWeighting,
     Mode,
     SiameseModelConfig,
@@ -243,6 +244,15 @@ def check_training(cfg: DictConfig) -> None:
     check_binary_settings(cfg.evaluate, cfg.task)
 
 
+def check_baseline(cfg: DictConfig) -> None:
+    """``mammo baseline``: a classifier to fit, then the checks of ``mammo train`` (the
+    same overrides give the same task view and split)."""
+    if cfg.baseline.model == BaselineModel.none:
+        choices = ", ".join(m.value for m in BaselineModel if m != BaselineModel.none)
+        raise MammoError(f"baseline.model=none fits nothing; mammo baseline needs one of {choices}")
+    check_training(cfg)
+
+
 def check_describe(cfg: DictConfig) -> None:
     """``mammo data describe``: the training checks; nothing to resume."""
     if cfg.resume is not None:
@@ -324,6 +334,7 @@ def check_prepare(cfg: DictConfig) -> None:
 COMMAND_RULES: dict[str, Callable[[DictConfig], None]] = {
     "train": check_training,
     "holdout": check_training,
+    "baseline": check_baseline,
     "describe": check_describe,
     "evaluate": check_evaluate,
     "predict": check_predict,

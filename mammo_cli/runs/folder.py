@@ -161,6 +161,8 @@ class RunFolder:
     def output_activation(self) -> str:
         """How the model's outputs are scored: a sigmoid model's per-class scores or a
         distribution (softmax models, ensembles and scikit-learn baselines)."""
+        if self.command == "baseline":  # its config's model (e.g. a sigmoid preset) is unused
+            return "softmax"
         return str(OmegaConf.select(self.config(), "model.output_activation", default="softmax"))
 
     def test_predictions(self) -> TestPredictions:
