@@ -59,15 +59,10 @@ def patch_features(patches: np.ndarray, rows: np.ndarray | None = None) -> np.nd
     rows = np.arange(len(patches)) if rows is None else np.asarray(rows)
     scale = pixel_scale(patches.dtype)
     height, width = patches.shape[1:3]
-    chunks = [
-        _features(
-            np.asarray(patches[rows[start : start + CHUNK]], dtype=np.float32).reshape(
-                -1, height, width
-            )
-            / np.float32(scale)
-        )
-        for start in range(0, len(rows), CHUNK)
-    ]
+    chunks = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = np.asarray(patches[rows[start : start + CHUNK]], dtype=np.float32)
+        chunks.append(_features(chunk.reshape(-1, height, width) / np.float32(scale)))
     return np.concatenate(chunks)
 
 
