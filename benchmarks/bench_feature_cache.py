@@ -50,7 +50,7 @@ def epoch_row(n_train: int, n_val: int, epochs: int) -> dict[str, Any]:
 
     import_tensorflow_quietly()
     from mammo_cli.data.tasks import Samples
-    from mammo_cli.models import build_model
+    from mammo_cli.models.registry import build_model
     from mammo_cli.training.feature_cache import extract_features, frozen_base_split
     from mammo_cli.training.fit import fit_model, seed_everything
 

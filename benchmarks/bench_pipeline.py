@@ -73,7 +73,7 @@ def main() -> None:
     import tensorflow as tf
 
     from mammo_cli.data.dataset import load_task_data
-    from mammo_cli.models import build_model
+    from mammo_cli.models.registry import build_model
     from mammo_cli.training.augmentation import build_augmenter
     from mammo_cli.training.fit import (
         compile_model,

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "re-evaluate a saved run on a test set: run=<run dir>"),
     "predict": ("predict", "classify new patches with a saved run: run=<dir> input=<path>"),
     "explain": ("explain", "Grad-CAM heatmaps of a saved run: run=<dir> [input=<path>] [n=16]"),
+    "baseline": (
+        "baseline",
+        "a scikit-learn baseline on train's task view and split; no TensorFlow",
+    ),
     "holdout": ("holdout", "k trainings on k seeded train/validation splits (holdout.k=4)"),
     "ensemble": ("ensemble", "average saved runs of one task: members=[<run dir>,...]"),
     "report": ("report", "one comparison table of the runs under a folder: report <folder>"),
@@ -53,6 +57,7 @@ examples:
   mammo train resume=outputs/train/2026-01-01/12-00-00-000000   (continue a killed run)
   mammo predict run=outputs/runs/scratch input=private_test_tensor.npy
   mammo explain run=outputs/runs/scratch n=16
+  mammo baseline task=2.2 baseline.model=random_forest
   mammo holdout experiment=table2_holdout_21
   mammo ensemble members=[outputs/runs/scratch,outputs/runs/vgg16_fe]
   mammo report outputs/train-multirun/2026-01-01/12-00-00-000000

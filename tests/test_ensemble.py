@@ -12,7 +12,6 @@ import keras
 import numpy as np
 import pytest
 
-import mammo_cli.models  # noqa: F401  (registers mammo's layers for loading)
 from mammo_cli.data.dataset import load_task_data
 from mammo_cli.evaluation.metrics import classification_metrics
 from mammo_cli.runs.ensemble import normalised_weights

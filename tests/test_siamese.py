@@ -14,7 +14,6 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-import mammo_cli.models  # noqa: F401  (registers mammo's layers for loading)
 from mammo_cli.config import register_configs
 from mammo_cli.data.course import to_model_input
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy

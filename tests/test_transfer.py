@@ -12,7 +12,6 @@ from pathlib import Path
 import keras
 import pytest
 
-import mammo_cli.models  # noqa: F401  (registers mammo's layers for loading)
 from tests.helpers import (
     FAST,
     assert_user_error,

@@ -123,6 +123,15 @@ class ComparedMetric(Choice):
     brier = "brier"
 
 
+class BaselineModel(Choice):
+    #: standardised features -> logistic regression
+    logistic = "logistic"
+    #: standardised features -> random forest
+    random_forest = "random_forest"
+    #: no baseline (``mammo baseline`` refuses it)
+    none = "none"
+
+
 class Resize(Choice):
     nearest = "nearest"
     bilinear = "bilinear"
@@ -315,6 +324,15 @@ class EvaluationSettings:
 
 
 @dataclass
+class BaselineSettings:
+    """The scikit-learn baseline of a task (``mammo baseline``): patch features
+    (:mod:`mammo_cli.models.baseline`), standardised, and this classifier; class weights
+    as ``class_weights`` says, seeded from ``seed``."""
+
+    model: BaselineModel = BaselineModel.logistic
+
+
+@dataclass
 class TrainConfig:
     """``mammo train``: one training run evaluated on the test set."""
 
@@ -327,10 +345,19 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     evaluate: EvaluationSettings = field(default_factory=EvaluationSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
     seed: int = number(42, ge=0, lt=2**32)
     #: ``mammo train`` / ``mammo holdout`` only: the folder of an interrupted run to
     #: continue, with the config it saved (no other overrides); it writes into that folder.
     resume: str | None = None
+
+
+@dataclass
+class BaselineConfig(TrainConfig):
+    """``mammo baseline``: the config of ``mammo train`` (same groups, same task presets),
+    of which the baseline uses the task, data, class weights, ``trainer.val_split``,
+    ``seed``, ``evaluate`` and ``baseline``; the model, augmentation, optimizer and the
+    other trainer keys are ignored."""
 
 
 @dataclass
@@ -511,6 +538,7 @@ OmegaConf.register_new_resolver("mammo.cpus_per_job", cpus_per_job, replace=True
 #: the schema of each Hydra command (conf/<command>.yaml extends ``<command>_schema``)
 COMMAND_SCHEMAS: dict[str, type] = {
     "train": TrainConfig,
+    "baseline": BaselineConfig,
     "describe": DescribeConfig,
     "evaluate": EvaluateConfig,
     "predict": PredictConfig,

@@ -23,6 +23,7 @@ from mammo_cli.config.schema import (
     BACKBONE_STAGES,
     COMMAND_SCHEMAS,
     MODEL_SCHEMAS,
+    BaselineModel,
     ClassWeighting,
     Mode,
     SiameseModelConfig,
@@ -257,6 +258,15 @@ def check_training(cfg: DictConfig) -> None:
     check_binary_settings(cfg.evaluate, cfg.task)
 
 
+def check_baseline(cfg: DictConfig) -> None:
+    """``mammo baseline``: a classifier to fit, then the checks of ``mammo train`` (the
+    same overrides give the same task view and split)."""
+    if cfg.baseline.model == BaselineModel.none:
+        choices = ", ".join(m.value for m in BaselineModel if m != BaselineModel.none)
+        raise MammoError(f"baseline.model=none fits nothing; mammo baseline needs one of {choices}")
+    check_training(cfg)
+
+
 def check_describe(cfg: DictConfig) -> None:
     """``mammo data describe``: the training checks; nothing to resume."""
     if cfg.resume is not None:
@@ -356,6 +366,7 @@ def check_compare(cfg: DictConfig) -> None:
 COMMAND_RULES: dict[str, Callable[[DictConfig], None]] = {
     "train": check_training,
     "holdout": check_training,
+    "baseline": check_baseline,
     "describe": check_describe,
     "evaluate": check_evaluate,
     "predict": check_predict,

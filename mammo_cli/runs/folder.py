@@ -161,6 +161,8 @@ class RunFolder:
     def output_activation(self) -> str:
         """How the model's outputs are scored: a sigmoid model's per-class scores or a
         distribution (softmax models, ensembles and scikit-learn baselines)."""
+        if self.command == "baseline":  # its config's model (e.g. a sigmoid preset) is unused
+            return "softmax"
         return str(OmegaConf.select(self.config(), "model.output_activation", default="softmax"))
 
     def test_predictions(self) -> TestPredictions:
@@ -186,8 +188,6 @@ class RunFolder:
     def load_model(self) -> keras.Model:
         """The saved model, loaded in Keras' safe mode (no code from the file runs)."""
         import keras
-
-        import mammo_cli.models  # noqa: F401  (registers mammo's layers)
 
         path = self / MODEL_FILE
         if not path.is_file():

@@ -24,7 +24,8 @@ from mammo_cli.data.tasks import Samples, take
 from mammo_cli.evaluation.plots import save_curves
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.files import write_text, write_with
-from mammo_cli.models import build_model
+from mammo_cli.models.registry import build_model
+from mammo_cli.runs.baseline import versus_baseline
 from mammo_cli.runs.folder import CHECKPOINT_DIR, HISTORY_FILE, MODEL_FILE, PLOTS, RunFolder
 from mammo_cli.runs.predict import check_model, predict
 from mammo_cli.runs.scoring import score, task_positive, write_results
@@ -152,6 +153,7 @@ def train_and_evaluate(
         "class_weight": (
             {class_names[i]: w for i, w in fit.class_weight.items()} if fit.class_weight else None
         ),
+        "baseline": versus_baseline(cfg, data, train_idx, probs),
         "seed": cfg.seed,
         "split_seed": split_seed,
         "split_grouped_by_patient": data.train.groups is not None,

@@ -21,7 +21,7 @@ from mammo_cli.config import (
     TrainConfig,
 )
 from mammo_cli.data.tasks import Samples
-from mammo_cli.models import build_model
+from mammo_cli.models.registry import build_model
 from mammo_cli.models.scratch import build_scratch
 from mammo_cli.training.feature_cache import (
     FeatureCache,
