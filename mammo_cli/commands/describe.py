@@ -42,10 +42,10 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     train_view = select_task(splits["train"], cfg.task.classes, "train")
     test_view = select_task(splits["test"], cfg.task.classes, "test")
-    train_idx, val_idx = stratified_split(
-        train_view.labels, cfg.trainer.val_split, cfg.seed, groups=train_view.groups
-    )
     class_names = train_view.class_names
+    train_idx, val_idx = stratified_split(
+        train_view.labels, cfg.trainer.val_split, cfg.seed, train_view.groups, class_names
+    )
     result = {
         "data_dir": str(folder),
         "raw_counts": {name: _raw_counts(split.labels) for name, split in splits.items()},
