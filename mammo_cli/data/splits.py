@@ -26,12 +26,13 @@ def stratified_split(
     """Return (train indices, validation indices), stratified by ``labels``, repeatable.
 
     With ``groups`` (a patient number per sample) no group is split between the two
-    parts: see :func:`grouped_split`. ``class_names`` name the classes in messages.
+    parts, and both hold every class, or a MammoError says why none can (how: see
+    :func:`_grouped_split`). ``class_names`` name the classes in messages.
     """
     if not 0.0 < val_fraction < 1.0:
         raise MammoError(f"trainer.val_split={val_fraction}; expected a fraction in (0, 1)")
     if groups is not None:
-        return grouped_split(labels, val_fraction, seed, groups, class_names)
+        return _grouped_split(labels, val_fraction, seed, groups, class_names)
     try:
         train_idx, val_idx = train_test_split(
             np.arange(len(labels)), test_size=val_fraction, stratify=labels, random_state=seed
@@ -44,7 +45,7 @@ def stratified_split(
     return np.sort(train_idx), np.sort(val_idx)
 
 
-def grouped_split(
+def _grouped_split(
     labels: np.ndarray,
     val_fraction: float,
     seed: int,
