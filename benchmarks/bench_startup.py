@@ -1,4 +1,4 @@
-"""Start-up: wall time of ``mammo --help`` and of a config error, each a fresh process.
+"""Start-up: wall time of ``mammo --help`` and of config errors, each a fresh process.
 
 Runs the installed ``mammo`` console script several times per case, interleaved, and
 reports the median wall time; then checks, in a process running the same entry point,
@@ -22,6 +22,7 @@ CASES = {
     "help": ["--help"],
     "train_help": ["train", "--help"],  # Hydra composes and prints the train config
     "config_error": ["train", "trainer.epoch=3"],  # a misspelt key: refused before TF
+    "config_value_error": ["train", "trainer.batch_size=0"],  # out of range: refused before TF
 }
 PROBE = (
     "import sys\n"
@@ -60,7 +61,7 @@ def main() -> None:
             "imports_tensorflow": imported,
         }
         print(
-            f"mammo {' '.join(argv):<24} median {median:.3f} s (exit {exit_codes[name]}), "
+            f"mammo {' '.join(argv):<32} median {median:.3f} s (exit {exit_codes[name]}), "
             f"TensorFlow imported: {imported}"
         )
     emit(results, args.json)

@@ -15,12 +15,12 @@ def compose_train(overrides: list[str]):
     """The ``mammo train`` config for ``overrides``, composed as the CLI would."""
     from hydra import compose, initialize_config_module
 
-    from mammo_cli.cli import quote_numeric_choices
+    from mammo_cli.cli import quote_values
     from mammo_cli.config import register_configs
 
     register_configs()
     with initialize_config_module("mammo_cli.conf", version_base="1.3"):
-        return compose("train", overrides=quote_numeric_choices(overrides))
+        return compose("train", overrides=quote_values(overrides))
 
 
 def machine() -> dict[str, Any]:

@@ -7,7 +7,8 @@ one after the other, so that they never compete for the CPU:
 - bench_feature_cache.py: seconds per VGG16 head epoch, cached vs uncached features,
   and a 4-split VGG16 holdout with a cold vs a warm feature cache;
 - bench_memory.py: peak RSS of ``mammo train`` on a full-size course-format set;
-- bench_startup.py: ``mammo --help`` and a config error, without TensorFlow.
+- bench_startup.py: ``mammo --help`` and two config errors (a misspelt key, a value out
+  of range), without TensorFlow.
 
 Targets (issue 9, read from the table): pipeline >= 1.8x at equal accuracy (+-1
 point); feature cache >= 20x per head epoch; peak RSS <= 2x tensor bytes + 1 GiB;
@@ -176,7 +177,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
             )
         )
     s = results.get("startup", {})
-    for key in ("help", "train_help", "config_error"):
+    for key in ("help", "train_help", "config_error", "config_value_error"):
         if key in s:
             case = s[key]
             out.append(
@@ -187,6 +188,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     "",
                     "",
                     ("d: < 1 s; " if key == "help" else "")
+                    + (f"exit {case['exit_code']}; " if key.startswith("config") else "")
                     + ("imports TF!" if case["imports_tensorflow"] else "no TF import"),
                 )
             )

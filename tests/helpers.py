@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +71,14 @@ def write_dicom(
 
 
 def run_mammo(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
 ) -> subprocess.CompletedProcess:
-    """Run ``mammo <args>`` as a user would (a fresh process), capturing its output."""
+    """Run ``mammo <args>`` as a user would (a fresh process), capturing its output;
+    ``wrapper`` runs it through another program (e.g. ``setpriv ...``)."""
     full_env = {**os.environ, "MAMMO_CACHE": str(cwd / "cache"), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
-        [sys.executable, "-m", "mammo_cli.cli", *args],
+        [*wrapper, sys.executable, "-m", "mammo_cli.cli", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -111,6 +113,16 @@ def run_mammo_probe(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess,
 def run_folders(root: Path) -> list[Path]:
     """Every run folder (one holding config.yaml) under ``root``, sorted."""
     return sorted(path.parent for path in root.rglob("config.yaml") if ".hydra" not in path.parts)
+
+
+def run_copy_with_model(run: Path, folder: Path, write_model: Callable[[Path], object]) -> Path:
+    """A run folder at ``folder`` holding ``run``'s record (config, provenance, metrics)
+    next to another ``model.keras``, written by ``write_model(path)``."""
+    folder.mkdir(parents=True)
+    for name in ("config.yaml", "provenance.json", "metrics.json"):
+        (folder / name).write_text((run / name).read_text())
+    write_model(folder / "model.keras")
+    return folder
 
 
 def read_metrics(run: Path) -> dict:

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
+from tests.helpers import (
+    assert_user_error,
+    read_metrics,
+    run_copy_with_model,
+    run_folders,
+    run_mammo,
+)
 
 CONTRACT_KEYS = {
     "task",
@@ -102,16 +108,6 @@ def test_evaluate_refuses_a_folder_without_a_model(tmp_path):
     assert_user_error(result, "is not a folder written by mammo")
 
 
-def _run_copy_with_model(run, tmp_path, write_model):
-    """A copy of ``run``'s record with another ``model.keras``."""
-    fake = tmp_path / "fake_run"
-    fake.mkdir()
-    for name in ("config.yaml", "provenance.json", "metrics.json"):
-        (fake / name).write_text((run / name).read_text())
-    write_model(fake / "model.keras")
-    return fake
-
-
 def test_evaluate_refuses_a_run_folder_without_its_model(trained_run, tmp_path):
     run, _ = trained_run
     fake = tmp_path / "no_model"
@@ -125,7 +121,9 @@ def test_evaluate_refuses_a_run_folder_without_its_model(trained_run, tmp_path):
 
 def test_evaluate_refuses_a_file_that_is_not_a_model(trained_run, tmp_path):
     run, _ = trained_run
-    fake = _run_copy_with_model(run, tmp_path, lambda path: path.write_bytes(b"not a zip"))
+    fake = run_copy_with_model(
+        run, tmp_path / "fake_run", lambda path: path.write_bytes(b"not a zip")
+    )
     result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
     assert_user_error(result, "not a loadable Keras model in safe mode")
 
@@ -138,7 +136,7 @@ def test_evaluate_refuses_a_model_that_needs_unsafe_deserialisation(trained_run,
         outputs = keras.layers.Lambda(lambda x: x[:, :2, 0, 0])(inputs)
         keras.Model(inputs, outputs).save(path)
 
-    fake = _run_copy_with_model(run, tmp_path, lambda_model)
+    fake = run_copy_with_model(run, tmp_path / "fake_run", lambda_model)
     result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
     assert_user_error(result, "safe mode")
     assert not any((tmp_path / "outputs").rglob("metrics.json"))

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from mammo_cli.data.course import RAW_LABELS, load_split
 from mammo_cli.data.source import resolve_data_dir
-from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import select_task
 from mammo_cli.evaluation.plots import (
     save_label_distribution,
@@ -42,10 +41,8 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     train_view = select_task(splits["train"], cfg.task.classes, "train")
     test_view = select_task(splits["test"], cfg.task.classes, "test")
-    train_idx, val_idx = stratified_split(
-        train_view.labels, cfg.trainer.val_split, cfg.seed, groups=train_view.groups
-    )
     class_names = train_view.class_names
+    train_idx, val_idx = train_view.split(cfg.trainer.val_split, cfg.seed)
     result = {
         "data_dir": str(folder),
         "raw_counts": {name: _raw_counts(split.labels) for name, split in splits.items()},

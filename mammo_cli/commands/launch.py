@@ -28,7 +28,7 @@ from mammo_cli.runs.folder import RunFolder, claim_folder
 MULTIRUN_FLAGS = ("-m", "--multirun")
 #: commands that can continue an interrupted run (``resume=<folder>``)
 RESUMABLE = ("train", "holdout")
-_PLAIN_PATH = re.compile(r"^[\w./-]+$")
+_PLAIN_PATH = re.compile(r"^[\w./-]+$", re.ASCII)  # non-ASCII paths are quoted
 
 
 def claim_run(command: str, args: Sequence[str]) -> list[str]:

@@ -3,7 +3,8 @@
 Runs (training runs, ensembles, baselines) are found recursively by their
 ``metrics.json`` (failed runs by ``status.json``); the overrides typed for each come from
 the nearest ``.hydra/overrides.yaml`` at or above the run folder, and only the keys whose
-values differ between runs become columns. The table is printed and written as
+values differ between runs become columns. A run whose files are damaged is listed as
+"unreadable", with the reason under the table. The table is printed and written as
 ``report.md`` and ``report.csv`` into the folder.
 """
 
@@ -14,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
 
 from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_table, print_table
@@ -46,21 +47,23 @@ def _natural_key(path: Path) -> list[tuple[int, int | str]]:
 
 
 def find_run_folders(folder: Path) -> list[Path]:
-    """Run folders under ``folder`` (itself included) that finished or failed."""
+    """Run folders under ``folder`` (itself included) that finished or failed; a folder
+    whose provenance.json is damaged is kept (its row says so)."""
     found = {path.parent for name in (METRICS_FILE, STATUS_FILE) for path in folder.rglob(name)}
     found = {
         run
         for run in found
-        if ".hydra" not in run.relative_to(folder).parts and _command(run) in REPORTED
+        if ".hydra" not in run.relative_to(folder).parts and _reported(RunFolder(run))
     }
     return sorted(found, key=lambda run: _natural_key(run.relative_to(folder)))
 
 
-def _command(run: Path) -> str | None:
+def _reported(run: RunFolder) -> bool:
+    """Whether the report lists ``run``: a kind it compares, or one it cannot tell."""
     try:
-        return RunFolder(run).command
-    except MammoError:  # a damaged provenance.json: not a run this report can list
-        return None
+        return run.command in REPORTED
+    except MammoError:  # a damaged provenance.json: listed as unreadable
+        return True
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -76,24 +79,45 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def read_overrides(run: Path, folder: Path) -> dict[str, str]:
-    """The overrides of the nearest ``.hydra/overrides.yaml`` from ``run`` up to ``folder``."""
+    """The overrides of the nearest ``.hydra/overrides.yaml`` from ``run`` up to ``folder``
+    (a MammoError if that file is damaged)."""
     for candidate in (run, *run.parents):
         path = candidate / ".hydra" / "overrides.yaml"
         if path.is_file():
-            overrides = OmegaConf.to_container(OmegaConf.load(path)) or []
+            try:
+                overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            except (OSError, ValueError, yaml.YAMLError) as exc:  # unreadable, not UTF-8, YAML
+                raise MammoError(f"{path} is damaged ({_reason(exc)})") from exc
+            if not isinstance(overrides, list):
+                raise MammoError(
+                    f"{path} is damaged (expected a list of overrides, "
+                    f"found {type(overrides).__name__})"
+                )
             return dict(parse_override(str(item)) for item in overrides)
         if candidate == folder:
             break
     return {}
 
 
+def _reason(exc: Exception) -> str:
+    """One line saying what is wrong with a file (a YAML error: the problem and where)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"not valid YAML: {exc.problem}{where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def read_run(run: Path, folder: Path) -> RunRow:
-    """One run folder as a comparison row (a damaged one as a row saying so)."""
+    """One run folder as a comparison row; a damaged one (metrics.json, status.json,
+    provenance.json or its overrides.yaml) as an "unreadable" row saying why."""
     name = run.relative_to(folder).as_posix()
-    overrides = read_overrides(run, folder)
     record = RunFolder(run)
-    kind = record.command or "train"
+    overrides: dict[str, str] = {}
+    kind = "train"
     try:
+        overrides = read_overrides(run, folder)
+        kind = record.command or kind
         if record.is_finished:
             return RunRow(name, overrides, record.metrics(), kind=kind)
         status = record.status() or {}

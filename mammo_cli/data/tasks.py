@@ -49,6 +49,13 @@ class TaskView:
         labels = self.labels if rows is None else self.labels[rows]
         return class_counts(labels, self.class_names)
 
+    def split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training rows, validation rows): the seeded stratified split every command
+        uses (patient-grouped when the data records patients)."""
+        from mammo_cli.data.splits import stratified_split
+
+        return stratified_split(self.labels, val_fraction, seed, self.groups, self.class_names)
+
     def bootstrap_units(self) -> tuple[np.ndarray, str]:
         """What a bootstrap resamples as one unit, per sample, and its kind: the patient
         when the data records patients, else the course pair (a baseline and its

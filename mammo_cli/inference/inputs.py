@@ -16,6 +16,7 @@ becomes an error row of its own; the other files are still predicted.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +60,17 @@ def _to_patch(pixels: np.ndarray, roi: Sequence[int] | None, name: str) -> np.nd
 
 
 def _grayscale_pixels(path: Path) -> np.ndarray:
-    """Decode a PNG/TIFF with Pillow as a 2-D uint8/uint16 (or [0, 1] float) array."""
+    """Decode a PNG/TIFF with Pillow as a 2-D uint8/uint16 (or [0, 1] float) array.
+
+    An image over Pillow's ``MAX_IMAGE_PIXELS`` is refused before it is decoded (Pillow
+    only warns below twice that size; a full mammogram is far below it).
+    """
     from PIL import Image
 
-    with Image.open(path) as image:  # DecompressionBombError for absurdly large images
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
         image.load()
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
             pixels = np.asarray(image)
@@ -87,9 +95,12 @@ def read_file(path: Path, roi: Sequence[int] | None = None) -> np.ndarray:
     else:
         from PIL import Image
 
+        # Pillow's errors: unreadable or truncated (OSError), a broken header (SyntaxError),
+        # too many pixels (DecompressionBombError, or the warning turned into an error)
+        bomb = (Image.DecompressionBombError, Image.DecompressionBombWarning)
         try:
             pixels = _grayscale_pixels(path)
-        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:  # Pillow's errors
+        except (OSError, SyntaxError, *bomb) as exc:
             raise ValueError(f"cannot decode {path.name}: {exc}") from exc
     return _to_patch(pixels, roi, path.name)
 

@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 
 from mammo_cli.config.schema import BaselineModel
 from mammo_cli.data.dataset import TaskData
-from mammo_cli.data.splits import stratified_split
 from mammo_cli.evaluation.metrics import to_distribution
 from mammo_cli.evaluation.reports import SCORES
 from mammo_cli.evaluation.statistics import paired_difference
@@ -36,9 +35,7 @@ def fit_and_score(cfg: DictConfig, run_dir: Path, data: TaskData) -> dict[str, A
     train, test = data.train, data.test
     class_names = test.class_names
     positive = task_positive(cfg.task)
-    train_idx, val_idx = stratified_split(
-        train.labels, cfg.trainer.val_split, cfg.seed, groups=train.groups
-    )
+    train_idx, val_idx = train.split(cfg.trainer.val_split, cfg.seed)
     inputs = train.stored_input()
     pipeline = fit_baseline(cfg, inputs, train.labels[train_idx], rows=train_idx)
     val_probs = predict_baseline(pipeline, inputs, rows=val_idx)

@@ -19,7 +19,6 @@ import numpy as np
 
 from mammo_cli.config import DataConfig, EvaluationSettings, TrainConfig
 from mammo_cli.data.dataset import TaskData, load_task_data
-from mammo_cli.data.splits import stratified_split
 from mammo_cli.data.tasks import Samples, take
 from mammo_cli.evaluation.plots import save_curves
 from mammo_cli.evaluation.reports import SCORES
@@ -84,9 +83,7 @@ def train_and_evaluate(
         # Built first: missing pretrained weights fail before any expensive work.
         model = build_model(cfg.model, n_classes)
     split_seed = cfg.seed if split_seed is None else split_seed
-    train_idx, val_idx = stratified_split(
-        data.train.labels, cfg.trainer.val_split, split_seed, groups=data.train.groups
-    )
+    train_idx, val_idx = data.train.split(cfg.trainer.val_split, split_seed)
     # stored dtype: each batch is scaled as it is fed (make_dataset); for pairs tasks
     # the (abnormality, baseline) tuple. Both splits pick their rows from the task
     # view's patches, which TensorFlow shares rather than copies (host_tensors).

@@ -8,12 +8,15 @@ stored dtype and scaled to [0, 1] in the graph, float patches passed through.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
 from mammo_cli.data.course import PATCH_SHAPE
 from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
+from mammo_cli.runs.folder import MODEL_FILE
 from mammo_cli.training.fit import prediction_dataset
 
 
@@ -34,9 +37,11 @@ def predict(
     return predict_outputs(model, inputs, batch_size, rows)[0]
 
 
-def check_model(model: keras.Model, n_classes: int, pairs: bool, source: str) -> None:
-    """Refuse a model that cannot answer the task: its inputs (one patch, or an
-    (abnormality, baseline) pair, each 150x150x1) or its number of outputs."""
+def check_model(model: keras.Model, n_classes: int, pairs: bool, run_dir: str) -> None:
+    """Refuse the model of the run folder ``run_dir`` when it cannot answer the task: its
+    inputs (one patch, or an (abnormality, baseline) pair, each 150x150x1) or its outputs
+    (one output of ``n_classes`` class scores)."""
+    source = Path(run_dir) / MODEL_FILE
     expected = [PATCH_SHAPE] * (2 if pairs else 1)
     found = [tuple(x.shape[1:]) for x in model.inputs]
     if found != expected:
@@ -44,8 +49,10 @@ def check_model(model: keras.Model, n_classes: int, pairs: bool, source: str) ->
             f"{source}: the model takes inputs {found}; expected {expected} "
             f"({'an (abnormality, baseline) pair' if pairs else 'one patch'} of 150x150x1)"
         )
-    outputs = model.outputs[0].shape[-1]
-    if len(model.outputs) != 1 or outputs != n_classes:
+    shapes = [tuple(output.shape[1:]) for output in model.outputs]
+    if shapes != [(n_classes,)]:
         raise MammoError(
-            f"{source}: the model has {outputs} outputs; the task has {n_classes} classes"
+            f"{source}: the model gives {len(shapes)} output(s) of shape "
+            f"{', '.join(map(str, shapes))}; expected one output of shape ({n_classes},) "
+            f"(the task's {n_classes} classes)"
         )

@@ -442,9 +442,11 @@ def test_cli_prepare_without_tensorflow_then_train_reads_it(tree, prepared, tmp_
     ).read_bytes()
     assert "4 train and 2 test pairs" in result.stdout
     assert json.loads((out / "summary.json").read_text())["skipped"]["no_baseline"] == 1
+    # task 2.2: benign and malignant lesions each come from both patients, so a patient-
+    # grouped validation half holds both classes (in 2.1 one patient has all the masses)
     result = run_mammo(
         "train",
-        "task=2.1",
+        "task=2.2",
         "model=scratch",
         f"data.dir={out}",
         "trainer.epochs=1",
