@@ -72,7 +72,7 @@ def main() -> None:
     import_tensorflow_quietly()
     import keras
 
-    from mammo_cli.models import build_model
+    from mammo_cli.models.registry import build_model
     from mammo_cli.models.pretrained import POOLING_LAYERS
 
     keras.mixed_precision.set_global_policy("float32")

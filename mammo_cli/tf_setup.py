@@ -59,17 +59,21 @@ def set_thread_counts(threads: int | None) -> None:
     )
 
 
-def distribution_strategy():
-    """``tf.distribute.MirroredStrategy`` over every visible GPU when there are several;
-    otherwise the strategy in effect (the default one: the single GPU, or the CPU).
+def distribution_strategy(device_type: str = "GPU"):
+    """``tf.distribute.MirroredStrategy`` over every visible device of ``device_type``
+    (GPUs: what training uses) when there are several; otherwise the strategy in effect
+    (the default one: the single GPU, or the CPU).
 
-    Models built and trained inside its ``scope()`` keep one replica per GPU; each
-    batch of ``trainer.batch_size`` is split between them.
+    Models built and trained inside its ``scope()`` keep one replica per device; each
+    batch of ``trainer.batch_size`` is split between them. (The tests pass ``"CPU"`` on
+    two logical CPU devices to run this path without GPUs.)
     """
     import tensorflow as tf
 
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1 and not tf.distribute.has_strategy():
-        logging.getLogger(__name__).info("training on %d GPUs (MirroredStrategy)", len(gpus))
-        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    devices = tf.config.list_logical_devices(device_type)
+    if len(devices) > 1 and not tf.distribute.has_strategy():
+        logging.getLogger(__name__).info(
+            "training on %d %s devices (MirroredStrategy)", len(devices), device_type
+        )
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     return tf.distribute.get_strategy()

@@ -25,11 +25,12 @@ overrides = [f"data.dir={sys.argv[1]}", "trainer.epochs=2", "trainer.batch_size=
              "trainer.progress=false", "logger=none"]
 with initialize_config_module("mammo_cli.conf", version_base="1.3"):
     cfg = compose("train", overrides=overrides)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+strategy = distribution_strategy("CPU")  # the several-GPU branch, on two logical CPUs
 with strategy.scope():
-    chosen = distribution_strategy()
+    inner = distribution_strategy()  # what train_and_evaluate gets inside the scope
     result = train_and_evaluate(cfg, Path(sys.argv[2]), load_task_data(cfg.data, cfg.task))
-print(json.dumps({"replicas": chosen.num_replicas_in_sync, "epochs": result["epochs_run"],
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "same": inner is strategy,
+                  "kind": type(strategy).__name__, "epochs": result["epochs_run"],
                   "accuracy": result["accuracy"]}))
 """
 
@@ -45,6 +46,7 @@ def test_training_runs_with_one_replica_per_device(tiny_course, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["kind"] == "MirroredStrategy" and summary["same"]
     assert summary["replicas"] == 2 and summary["epochs"] == 2
     assert 0.0 <= summary["accuracy"] <= 1.0
     saved = json.loads(Path(run / "metrics.json").read_text())
