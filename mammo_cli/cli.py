@@ -31,10 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "paired difference of two runs on the same test set: compare <A> <B>"),
     "prepare": ("prepare", "build course tensors from CBIS-DDSM: source=DIR csv_dir=DIR out=DIR"),
     "data": ("data", "`data demo out=DIR` writes the demo set; `data describe` inspects data"),
+    "cache": ("cache", "`cache clear [cache_dir=DIR]` deletes the shared backbone-feature cache"),
 }
 
 #: commands that take plain key=value arguments instead of a Hydra config
-PLAIN_COMMANDS = {"data", "report"}
+PLAIN_COMMANDS = {"data", "report", "cache"}
 
 #: two-word commands run as Hydra apps: (command, action) -> config and module name
 HYDRA_ACTIONS = {("data", "describe"): "describe"}

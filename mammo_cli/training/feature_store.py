@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 #: the subfolder of the cache folder that holds the entries
 FEATURES_SUBDIR = "features"
-#: default size bound of the features folder
 ENTRY_SUFFIX = ".npz"
 #: temporary files older than this are left over by a killed writer and are removed
 STALE_TEMP_S = 3600.0
