@@ -31,6 +31,7 @@ def run(cfg: DictConfig, root: Path) -> float:
     import_tensorflow_quietly()
     from mammo_cli.evaluation.reports import print_table
     from mammo_cli.files import write_json, write_text
+    from mammo_cli.runs.folder import RunFolder
     from mammo_cli.runs.holdout import (
         RESULT_FILE,
         TABLE_FILE,
@@ -39,11 +40,14 @@ def run(cfg: DictConfig, root: Path) -> float:
         summarize,
         train_splits,
     )
+    from mammo_cli.runs.report_page import write_html
 
     runs, failed = train_splits(cfg, data, root, resume=cfg.resume is not None)
     result = summarize(cfg, runs, failed, pooled_scores(cfg, root, runs) if runs else None)
     table = holdout_report(cfg, result)
     write_text(root / TABLE_FILE, table.to_markdown())
+    splits = {f"split {run['split']}": RunFolder(root / run["run_dir"]) for run in runs}
+    write_html(root, table.title, [table], splits)
     write_json(root / RESULT_FILE, result)
     print_table(table)
     print(f"run folder: {root}")

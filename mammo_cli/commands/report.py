@@ -22,6 +22,7 @@ from mammo_cli.evaluation.reports import RunRow, comparison_csv, comparison_tabl
 from mammo_cli.files import write_text
 from mammo_cli.runs.compare import provenance_notes, versus_best
 from mammo_cli.runs.folder import METRICS_FILE, STATUS_FILE, RunFolder
+from mammo_cli.runs.report_page import HTML_FILE, write_html
 
 #: the kinds of run folder a report compares
 REPORTED = ("train", "ensemble", "baseline")
@@ -151,14 +152,13 @@ def main(args: Sequence[str]) -> None:
     p_values = versus_best([RunFolder(run) for run in runs], [row.metrics for row in rows], metric)
     rows = [dataclasses.replace(row, p_vs_best=p) for row, p in zip(rows, p_values, strict=True)]
     table = comparison_table(rows, title=f"mammo report: {folder}", metric=metric)
-    differ = provenance_notes(
-        {row.run: RunFolder(run) for row, run in zip(rows, runs, strict=True)}
-    )
-    table.notes.extend(f"provenance: {note}" for note in differ)
+    folders = {row.run: RunFolder(run) for row, run in zip(rows, runs, strict=True)}
+    table.notes.extend(f"provenance: {note}" for note in provenance_notes(folders))
     try:
         write_text(folder / MARKDOWN_FILE, table.to_markdown())
         write_text(folder / CSV_FILE, comparison_csv(rows))
+        write_html(folder, table.title, [table], folders)
     except OSError as exc:
         raise MammoError(f"cannot write the report into {folder} ({exc.strerror or exc})") from exc
     print_table(table)
-    print(f"wrote {folder / MARKDOWN_FILE} and {folder / CSV_FILE}")
+    print(f"wrote {folder / MARKDOWN_FILE}, {folder / CSV_FILE} and {folder / HTML_FILE}")

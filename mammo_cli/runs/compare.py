@@ -40,8 +40,11 @@ def provenance_notes(runs: dict[str, RunFolder], files: Any = None) -> list[str]
     recorded = {}
     for name, run in runs.items():
         path = run / PROVENANCE_FILE
-        if path.is_file():
-            recorded[name] = read_json(path)
+        try:
+            if path.is_file():
+                recorded[name] = read_json(path)
+        except MammoError:  # a damaged record: the run is listed as unreadable elsewhere
+            continue
     return [difference.note() for difference in differences(recorded, files)]
 
 

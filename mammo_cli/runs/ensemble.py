@@ -100,6 +100,7 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     from mammo_cli.models.ensemble import Member, build_ensemble
     from mammo_cli.runs.pipeline import save_model
     from mammo_cli.runs.predict import check_model, predict_outputs
+    from mammo_cli.runs.report_page import write_html
     from mammo_cli.runs.scoring import score, task_positive, write_results
 
     started = time.perf_counter()
@@ -151,9 +152,13 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     }
     differ = provenance_notes({row["name"]: run for row, run in zip(rows, runs, strict=True)})
     write_json(run_dir / MEMBERS_FILE, {"members": rows, "provenance_differences": differ})
-    write_text(run_dir / TABLE_FILE, ensemble_report(rows, result, differ).to_markdown())
+    table = ensemble_report(rows, result, differ)
+    write_text(run_dir / TABLE_FILE, table.to_markdown())
     title = f"ensemble, task {cfg.task.name}: test set"
-    return write_results(run_dir, result, test, probs, title, positive, cfg.evaluate)
+    metrics = write_results(run_dir, result, test, probs, title, positive, cfg.evaluate)
+    members = {row["name"]: run for row, run in zip(rows, runs, strict=True)}
+    write_html(run_dir, table.title, [table], {"ensemble": RunFolder(run_dir), **members})
+    return metrics
 
 
 def versus_member(

@@ -105,3 +105,35 @@ def test_report_adds_intervals_and_the_p_value_against_the_best_run(members, tmp
     # runs of the other classification (task 2.2) share no test samples with the best
     assert any(p == "" for p in p_values)
     assert "p vs best" in (sweep / "report.md").read_text()
+
+
+def test_report_html_of_a_two_by_two_sweep_embeds_every_plot(members, tmp_path):
+    """One self-contained page: every image a data: URI, no reference outside the page,
+    and each of the 4 runs shows its curves, confusion matrix, ROC and calibration."""
+    from html.parser import HTMLParser
+
+    sweep = members["2.1", "softmax"].parent
+    result = run_mammo("report", str(sweep), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = (sweep / "report.html").read_text()
+
+    class Collect(HTMLParser):
+        sources: list[str] = []
+        external: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if tag == "img":
+                self.sources.append(attributes["src"])
+            for key in ("src", "href"):
+                value = attributes.get(key) or ""
+                if value and not value.startswith(("data:", "#")):
+                    self.external.append(value)
+
+    parser = Collect()
+    parser.feed(page)
+    assert parser.external == []
+    assert len(parser.sources) == 4 * 4
+    assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
+    for caption in ("Training curves", "Confusion matrix", "ROC curve", "Calibration"):
+        assert page.count(caption) >= 4
