@@ -13,6 +13,48 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
+#: the keys every metrics.json of a scored run holds (the interface contract)
+CONTRACT_KEYS = {
+    "task",
+    "class_names",
+    "counts",
+    "accuracy",
+    "loss",
+    "auc",
+    "f1",
+    "f1_macro",
+    "precision",
+    "recall",
+    "confusion_matrix",
+    "epochs_run",
+    "seed",
+    "wall_time_s",
+}
+#: the files every finished training run folder holds
+RUN_FILES = {
+    "config.yaml",
+    "metrics.json",
+    "confusion_matrix.png",
+    "history.csv",
+    "curves.png",
+    "model.keras",
+    "train.log",
+}
+
+
+def compose(command: str, *overrides: str):
+    """The config ``mammo <command> <overrides>`` composes (Hydra's compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from mammo_cli.cli import quote_values
+    from mammo_cli.config import register_configs
+
+    register_configs()
+    with initialize_config_module("mammo_cli.conf", version_base="1.3"):
+        return hydra_compose(command, overrides=quote_values(list(overrides)))
+
+
 #: pretrained models in tests: random weights (no download), one epoch, batch 4
 FAST = ("model.weights=null", "trainer.epochs=1", "trainer.batch_size=4", "trainer.progress=false")
 

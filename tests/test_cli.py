@@ -6,17 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
 
 from mammo_cli.cli import quote_values
-from mammo_cli.config import register_configs
 from tests.helpers import assert_user_error, run_mammo
-
-
-def compose_train(*overrides: str):
-    register_configs()
-    with initialize_config_module("mammo_cli.conf", version_base="1.3"):
-        return compose("train", overrides=quote_values(overrides))
 
 
 def test_help_lists_commands_without_importing_tensorflow():
@@ -76,7 +69,7 @@ def test_numeric_task_choices_are_quoted():
     ],
 )
 def test_task_presets(task, model, augmentation, class_weights, n_classes):
-    cfg = compose_train(f"task={task}")
+    cfg = compose("train", f"task={task}")
     assert cfg.task.name == task
     assert cfg.model._target_ == model
     assert cfg.augmentation.name == augmentation
@@ -87,8 +80,8 @@ def test_task_presets(task, model, augmentation, class_weights, n_classes):
 
 
 def test_task_22_uses_the_deeper_model_but_the_command_line_wins():
-    assert compose_train("task=2.2").model.extra_conv is True
-    assert compose_train("task=2.2", "model=scratch").model.extra_conv is False
+    assert compose("train", "task=2.2").model.extra_conv is True
+    assert compose("train", "task=2.2", "model=scratch").model.extra_conv is False
 
 
 def test_hydra_cfg_job_works_through_the_dispatcher(tmp_path):

@@ -18,13 +18,13 @@ from mammo_cli.models.baseline import fit_baseline, predict_baseline
 from mammo_cli.runs.folder import RunFolder
 from mammo_cli.runs.scoring import score
 from tests.helpers import (
+    CONTRACT_KEYS,
     assert_user_error,
     read_metrics,
     run_folders,
     run_mammo,
     run_mammo_probe,
 )
-from tests.test_train import CONTRACT_KEYS
 
 BASELINE_FILES = {
     "config.yaml",

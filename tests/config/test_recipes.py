@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
 from omegaconf import OmegaConf
 
-from mammo_cli.cli import quote_values
-from mammo_cli.config import register_configs
 from mammo_cli.config.validate import validate
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -55,12 +53,6 @@ PINNED = {
 }
 
 
-def composed(command: str, overrides: list[str]):
-    register_configs()
-    with initialize_config_module(config_module="mammo_cli.conf", version_base="1.3"):
-        return compose(config_name=command, overrides=quote_values(overrides))
-
-
 def leaves(tree, prefix: str = "") -> dict:
     if isinstance(tree, dict):
         return {
@@ -73,7 +65,7 @@ def leaves(tree, prefix: str = "") -> dict:
 def test_study_configs_are_unchanged(golden):
     """Every key of the pinned config is composed with the same value (new keys may exist)."""
     command, overrides = PINNED[golden]
-    cfg = composed(command, overrides)
+    cfg = compose(command, *overrides)
     now = leaves(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     before = leaves(OmegaConf.to_container(OmegaConf.load(GOLDEN / golden), resolve=False))
     assert {key: now.get(key, "<missing>") for key in before} == before
@@ -82,15 +74,15 @@ def test_study_configs_are_unchanged(golden):
 def test_any_task_composes_with_any_model_that_fits_it():
     """task=3.1 model=scratch: mass vs calcification with the scratch net's own defaults
     (the recipe's VGG16 settings do not leak into another model); it validates."""
-    cfg = composed("train", ["task=3.1", "model=scratch"])
+    cfg = compose("train", "task=3.1", "model=scratch")
     assert list(cfg.task.classes) == ["mass", "calcification"]
-    scratch = composed("train", ["recipe=none", "model=scratch"]).model
+    scratch = compose("train", "recipe=none", "model=scratch").model
     assert cfg.model == scratch
     validate(cfg, "train")
 
 
 def test_recipe_none_keeps_every_group_default():
-    cfg = composed("train", ["task=3.2", "recipe=none"])
+    cfg = compose("train", "task=3.2", "recipe=none")
     assert cfg.model._target_.endswith("build_scratch")
     assert (cfg.augmentation.name, str(cfg.class_weights.kind)) == ("none", "none")
     assert (cfg.trainer.batch_size, cfg.optimizer.learning_rate) == (50, 1e-3)
@@ -98,6 +90,6 @@ def test_recipe_none_keeps_every_group_default():
 
 def test_a_recipe_can_be_picked_for_another_task():
     """recipe=2.1 on task 2.2: the scratch recipe trains benign vs malignant."""
-    cfg = composed("train", ["task=2.2", "recipe=2.1"])
+    cfg = compose("train", "task=2.2", "recipe=2.1")
     assert list(cfg.task.classes) == ["benign", "malignant"]
     assert (cfg.augmentation.name, cfg.trainer.batch_size) == ("mass_calc", 50)

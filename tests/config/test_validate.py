@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mammo_cli.errors import MammoError
-from tests.helpers import assert_user_error, run_mammo_probe
+from tests.helpers import assert_user_error, compose, run_mammo_probe
 
 #: (command, overrides, fragments of the one-line error)
 REFUSED = [
@@ -90,10 +90,9 @@ def test_model_settings_are_refused_by_the_config_check(overrides, fragment):
     from omegaconf.errors import OmegaConfBaseException
 
     from mammo_cli.config.validate import validate
-    from tests.config.test_recipes import composed
 
     with pytest.raises((MammoError, HydraException, OmegaConfBaseException)) as error:
-        validate(composed("train", ["recipe=none", *overrides]), "train")
+        validate(compose("train", "recipe=none", *overrides), "train")
     assert fragment in f"{error.value} {error.value.__cause__}"
 
 

@@ -11,8 +11,8 @@ from mammo_cli.config.schema import BACKBONE_STAGES
 from mammo_cli.errors import MammoError
 from mammo_cli.models.backbones import BACKBONES, build_base, resolve_weights
 from mammo_cli.models.pretrained import build_pretrained
+from tests.helpers import compose
 from tests.models.test_pretrained import n_trainable
-from tests.test_cli import compose_train
 
 NEW = ("densenet121", "efficientnetv2b0", "convnext_tiny")
 #: each application's documented preprocess_input
@@ -65,7 +65,7 @@ def test_parameter_counts_with_two_classes(fe_models, backbone):
     ],
 )
 def test_the_configs_pooling_and_stage(model, pooling):
-    cfg = compose_train(f"model={model}").model
+    cfg = compose("train", f"model={model}").model
     assert cfg.pooling == pooling and cfg.mode == "fe"
     assert cfg.unfreeze_from in BACKBONES[cfg.backbone].stages
     assert model == "siamese" or cfg.backbone == model
@@ -231,8 +231,7 @@ def test_weights_saved_with_keras_own_preprocessing_layers_load(backbone, tmp_pa
 @pytest.mark.parametrize("backbone", NEW)
 def test_one_epoch_through_the_cli(pair_course, tmp_path, backbone, mode):
     """``mammo train model=<backbone>`` on 8 training pairs, random weights, one epoch."""
-    from tests.helpers import read_metrics, run_folders, run_mammo
-    from tests.test_transfer import FAST
+    from tests.helpers import FAST, read_metrics, run_folders, run_mammo
 
     overrides = (f"model={backbone}", f"model.mode={mode}", "augmentation=none")
     result = run_mammo(
@@ -243,6 +242,6 @@ def test_one_epoch_through_the_cli(pair_course, tmp_path, backbone, mode):
     metrics = read_metrics(run)
     assert metrics["epochs_run"] == 1 and metrics["n_params"] == SIZES[backbone][0]
     model = keras.models.load_model(run / "model.keras", safe_mode=True)
-    stage = BACKBONES[backbone].stages[compose_train(f"model={backbone}").model.unfreeze_from]
+    stage = BACKBONES[backbone].stages[compose("train", f"model={backbone}").model.unfreeze_from]
     unfrozen = [layer.name for layer in model.get_layer(backbone).layers if layer.trainable_weights]
     assert unfrozen[0].startswith(stage) if mode == "ft" else not unfrozen, unfrozen[:3]

@@ -16,8 +16,7 @@ from mammo_cli.data.dataset import load_task_data
 from mammo_cli.evaluation.metrics import classification_metrics
 from mammo_cli.runs.ensemble import normalised_weights
 from mammo_cli.runs.folder import RunFolder
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo
-from tests.test_train import CONTRACT_KEYS
+from tests.helpers import CONTRACT_KEYS, assert_user_error, read_metrics, run_folders, run_mammo
 
 SCORE_KEYS = CONTRACT_KEYS - {"counts", "wall_time_s"}
 

@@ -10,38 +10,14 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import (
+    CONTRACT_KEYS,
+    RUN_FILES,
     assert_user_error,
     read_metrics,
     run_copy_with_model,
     run_folders,
     run_mammo,
 )
-
-CONTRACT_KEYS = {
-    "task",
-    "class_names",
-    "counts",
-    "accuracy",
-    "loss",
-    "auc",
-    "f1",
-    "f1_macro",
-    "precision",
-    "recall",
-    "confusion_matrix",
-    "epochs_run",
-    "seed",
-    "wall_time_s",
-}
-RUN_FILES = {
-    "config.yaml",
-    "metrics.json",
-    "confusion_matrix.png",
-    "history.csv",
-    "curves.png",
-    "model.keras",
-    "train.log",
-}
 
 
 @pytest.fixture(scope="module")

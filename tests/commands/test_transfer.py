@@ -13,7 +13,9 @@ import keras
 import pytest
 
 from tests.helpers import (
+    CONTRACT_KEYS,
     FAST,
+    RUN_FILES,
     assert_user_error,
     pairs,
     read_metrics,
@@ -21,7 +23,6 @@ from tests.helpers import (
     run_mammo,
     write_course,
 )
-from tests.test_train import CONTRACT_KEYS, RUN_FILES
 
 
 @pytest.fixture(scope="module")

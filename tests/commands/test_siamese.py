@@ -17,14 +17,20 @@ from omegaconf import OmegaConf
 from mammo_cli.config import register_configs
 from mammo_cli.data.course import to_model_input
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
-from tests.helpers import assert_user_error, read_metrics, run_folders, run_mammo, write_course
-from tests.test_cli import compose_train
-from tests.test_train import CONTRACT_KEYS, RUN_FILES
-from tests.test_transfer import FAST
+from tests.helpers import (
+    CONTRACT_KEYS,
+    FAST,
+    RUN_FILES,
+    assert_user_error,
+    read_metrics,
+    run_folders,
+    run_mammo,
+    write_course,
+)
 
 
 def test_siamese_preset():
-    cfg = compose_train("task=siamese")
+    cfg = compose("train", "task=siamese")
     assert cfg.task.pairs and list(cfg.task.classes) == ["mass", "calcification"]
     assert cfg.task.positive_class == 1
     assert cfg.model._target_ == "mammo_cli.models.siamese.build_siamese"
@@ -32,7 +38,7 @@ def test_siamese_preset():
     assert cfg.augmentation.name == "none" and cfg.class_weights.kind == "none"
     assert cfg.optimizer.learning_rate == pytest.approx(1e-5)
     assert (cfg.trainer.batch_size, cfg.trainer.patience) == (32, 10)
-    ft = compose_train("task=siamese", "model.mode=ft", "model.dropout=0.5")
+    ft = compose("train", "task=siamese", "model.mode=ft", "model.dropout=0.5")
     assert (ft.model.mode, ft.model.unfreeze_from, ft.model.dropout) == ("ft", "block5", 0.5)
 
 
