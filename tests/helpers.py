@@ -42,8 +42,9 @@ RUN_FILES = {
 }
 
 
-def compose(command: str, *overrides: str):
-    """The config ``mammo <command> <overrides>`` composes (Hydra's compose API)."""
+def compose(command: str, *overrides: str, with_hydra: bool = False):
+    """The config ``mammo <command> <overrides>`` composes (Hydra's compose API);
+    ``with_hydra``: with its ``hydra`` node (e.g. the sweeper's params)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
@@ -52,7 +53,9 @@ def compose(command: str, *overrides: str):
 
     register_configs()
     with initialize_config_module("mammo_cli.conf", version_base="1.3"):
-        return hydra_compose(command, overrides=quote_values(list(overrides)))
+        return hydra_compose(
+            command, overrides=quote_values(list(overrides)), return_hydra_config=with_hydra
+        )
 
 
 #: pretrained models in tests: random weights (no download), one epoch, batch 4

@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose
 
 from mammo_cli.cli import quote_values
-from tests.helpers import assert_user_error, run_mammo
+from tests.helpers import assert_user_error, compose, run_mammo
 
 
 def test_help_lists_commands_without_importing_tensorflow():

@@ -6,7 +6,9 @@ type (``trainer.epochs=ten``) is refused while the config is composed. Numeric k
 declare their range with :func:`number`; :mod:`mammo_cli.config.validate` checks them,
 with the rules that join several keys, before any data is read or TensorFlow imported.
 
-Importing this module is cheap (no TensorFlow): the CLI imports it at start-up.
+Importing this module is cheap (no TensorFlow): the CLI imports it at start-up. It is
+long because it is one thing, every command's schema in one place, so that a key is
+defined once and shared (``DataConfig``, ``TrainerConfig``, ...) by the commands using it.
 """
 
 from __future__ import annotations

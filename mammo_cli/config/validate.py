@@ -4,7 +4,8 @@ The scikit-learn habit: inputs are validated once, at the boundary, with message
 what was expected and what was found; everything after trusts them. :func:`validate`
 checks what the schema declares for every key (no unknown keys, numeric ranges, finite
 floats; Enum choices are already checked by OmegaConf while composing), then the rules of
-the command that join several keys or name paths on disk.
+the command that join several keys or name paths on disk. One module, because every rule
+should be found in one place (one check function per command, :data:`COMMAND_RULES`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ a single unit has no resampling variability and stays in every resample as it is
 
 A resample is represented by how often it draws each unit, so every metric is a
 weighted sum over rows, computed for all resamples at once (these weighted metrics equal
-scikit-learn's on the resampled rows; the tests check it).
+scikit-learn's on the resampled rows; the tests check it). The module is one piece: the
+resampling design, the vectorised metrics and the tests built on them share their code.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ The fixtures ``members`` and ``ensemble_run`` (once per session) are in tests/co
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -114,3 +117,20 @@ def test_ensemble_weights_are_normalised_and_checked(members, tmp_path):
         result = run_mammo("ensemble", pair, f"ensemble.weights={weights}", cwd=tmp_path)
         assert_user_error(result, fragment)
     assert not (tmp_path / "outputs").exists()
+
+
+def test_report_lists_an_ensemble_beside_its_members(members, ensemble_run, tmp_path):
+    run, _ = ensemble_run
+    folder = tmp_path / "study"
+    for name, source in (
+        ("scratch_softmax", members["2.1", "softmax"]),
+        ("scratch_sigmoid", members["2.1", "sigmoid"]),
+        ("ensemble", run),
+    ):
+        shutil.copytree(source, folder / name)
+    result = run_mammo("report", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO((folder / "report.csv").read_text())))
+    kinds = {row["run"]: row["kind"] for row in rows}
+    assert kinds == {"ensemble": "ensemble", "scratch_sigmoid": "train", "scratch_softmax": "train"}
+    assert "| Kind |" in (folder / "report.md").read_text()

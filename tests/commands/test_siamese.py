@@ -11,10 +11,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from mammo_cli.config import register_configs
 from mammo_cli.data.course import to_model_input
 from mammo_cli.evaluation.metrics import classification_metrics, cross_entropy
 from tests.helpers import (
@@ -22,6 +20,7 @@ from tests.helpers import (
     FAST,
     RUN_FILES,
     assert_user_error,
+    compose,
     read_metrics,
     run_folders,
     run_mammo,
@@ -42,18 +41,11 @@ def test_siamese_preset():
     assert (ft.model.mode, ft.model.unfreeze_from, ft.model.dropout) == ("ft", "block5", 0.5)
 
 
-def compose_with_hydra(*overrides: str):
-    """The composed train config including its ``hydra`` node (sweeper params)."""
-    register_configs()
-    with initialize_config_module("mammo_cli.conf", version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
-
-
 def test_study_table_9_and_10_sweeps():
-    table9 = compose_with_hydra("experiment=table9_task4_weights")
+    table9 = compose("train", "experiment=table9_task4_weights", with_hydra=True)
     assert table9.task.name == "4" and table9.model.hidden_units == 64
     assert table9.hydra.sweeper.params == {"class_weights": "none,balanced"}
-    table10 = compose_with_hydra("experiment=table10_siamese")
+    table10 = compose("train", "experiment=table10_siamese", with_hydra=True)
     assert table10.task.pairs and table10.model.unfreeze_from == "block5"
     assert table10.hydra.sweeper.params == {"model.mode": "fe,ft", "model.dropout": "0.0,0.5"}
 

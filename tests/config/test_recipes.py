@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose
 from omegaconf import OmegaConf
 
 from mammo_cli.config.validate import validate
+from tests.helpers import compose
 
 GOLDEN = Path(__file__).parent / "golden"
 #: golden file -> (command, overrides) that produced it
