@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mammo_cli.files import write_json
@@ -28,9 +29,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         table.add_column(column, justify="left" if column == "run" else "right")
     for name, key in (("A", "a"), ("B", "b")):
         value = result[key]
-        table.add_row(f"{name}: {result[f'run_{key}']}", "-" if value is None else f"{value:.4f}")
+        run = escape(f"{name}: {result[f'run_{key}']}")
+        table.add_row(run, "-" if value is None else f"{value:.4f}")
     console = Console()
     console.print(table)
-    console.print(f"{verdict(result, cfg.compare.level)} ({result['method']})", highlight=False)
+    console.print(escape(f"{verdict(result, cfg.compare.level)} ({result['method']})"))
     print(f"run folder: {run_dir}")
     return result["p_value"]

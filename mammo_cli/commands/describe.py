@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mammo_cli.data.course import RAW_LABELS, load_split
@@ -73,7 +74,7 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def _counts_table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"{result['data_dir']}: task {result['task']}", header_style="bold")
+    table = Table(title=escape(f"{result['data_dir']}: task {result['task']}"), header_style="bold")
     table.add_column("class")
     for split in ("train", "val", "test"):
         table.add_column(split, justify="right")

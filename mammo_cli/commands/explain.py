@@ -14,6 +14,7 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     """Write the overlays and explanations.csv into ``run_dir``; return the overlay count."""
     import_tensorflow_quietly()
     from rich.console import Console
+    from rich.markup import escape
 
     from mammo_cli.data.dataset import load_task_data
     from mammo_cli.files import write_text
@@ -24,13 +25,12 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         explain_test_set,
     )
     from mammo_cli.inference.inputs import collect_items
-    from mammo_cli.runs.predict import check_model
+    from mammo_cli.runs.predict import load_checked_model
 
     saved = open_run(cfg.run)
     task = saved.task
     class_names = list(task.classes)
-    model = saved.load_model()
-    check_model(model, len(class_names), bool(task.pairs), str(saved.path))
+    model = load_checked_model(saved)
     if cfg.input is None:
         test = load_task_data(saved.config().data, task, with_train=False).test
         table = explain_test_set(model, test, cfg.n, cfg.batch_size, run_dir)
@@ -39,8 +39,6 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         table = explain_items(model, class_names, items, cfg.batch_size, run_dir, cfg.progress)
     write_text(run_dir / EXPLANATIONS_FILE, table)
     overlays = list((run_dir / OVERLAY_DIR).glob("*.png"))
-    Console().print(
-        f"[bold]mammo explain[/bold]: {len(overlays)} Grad-CAM overlay(s) in "
-        f"{run_dir / OVERLAY_DIR}, table {run_dir / EXPLANATIONS_FILE}"
-    )
+    where = escape(f"{run_dir / OVERLAY_DIR}, table {run_dir / EXPLANATIONS_FILE}")
+    Console().print(f"[bold]mammo explain[/bold]: {len(overlays)} Grad-CAM overlay(s) in {where}")
     return len(overlays)

@@ -14,6 +14,7 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     """Predict every input sample into ``run_dir``; return how many were predicted."""
     import_tensorflow_quietly()
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from mammo_cli.files import write_text
@@ -24,20 +25,19 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         predicted_counts,
         predictions_csv,
     )
-    from mammo_cli.runs.predict import check_model
+    from mammo_cli.runs.predict import load_checked_model
     from mammo_cli.runs.scoring import task_positive
 
     saved = open_run(cfg.run)
     task = saved.task
     class_names = list(task.classes)
-    model = saved.load_model()
-    check_model(model, len(class_names), bool(task.pairs), str(saved.path))
+    model = load_checked_model(saved)
     items = collect_items(Path(cfg.input).expanduser(), bool(task.pairs), cfg.roi)
     predictions = predict_items(model, items, cfg.batch_size, cfg.predict.progress)
     decision = (class_names, task_positive(task), float(cfg.predict.threshold))
     write_text(run_dir / PREDICTIONS_FILE, predictions_csv(predictions, *decision))
     counts = predicted_counts(predictions, *decision)
-    table = Table(title=f"mammo predict: {cfg.input}", header_style="bold")
+    table = Table(title=escape(f"mammo predict: {cfg.input}"), header_style="bold")
     table.add_column("predicted")
     table.add_column("samples", justify="right")
     for name, n in counts.items():

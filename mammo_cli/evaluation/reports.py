@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 #: the headline scores of a run, in the order tables show them
@@ -27,15 +28,15 @@ def metrics_table(metrics: dict[str, Any], title: str) -> Table:
     caption = None
     if intervals:
         caption = f"value (low, high): {metrics['ci_level']:.0%} {metrics['ci_method']} intervals"
-    table = Table(title=title, caption=caption, show_header=True, header_style="bold")
+    table = Table(title=escape(title), caption=caption, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in (*SCORES, *CALIBRATION):
         if key in metrics:
-            table.add_row(key, format_estimate(metrics[key], intervals.get(key)))
+            table.add_row(key, escape(format_estimate(metrics[key], intervals.get(key))))
     for name in metrics["class_names"]:
         table.add_row(
-            f"precision / recall ({name})",
+            escape(f"precision / recall ({name})"),
             f"{metrics['precision'][name]:.4f} / {metrics['recall'][name]:.4f}",
         )
     matrix = metrics["confusion_matrix"]
@@ -54,7 +55,7 @@ def print_metrics(metrics: dict[str, Any], title: str, console: Console | None =
     console = console or Console()
     console.print(metrics_table(metrics, title))
     for warning in metrics.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
 
 
 #: how the study's tables title the scores: columns of tables 1 and 5-8 ...
@@ -103,13 +104,15 @@ class TextTable:
         return self.align[index] if index < len(self.align) else "left"
 
     def to_rich(self) -> Table:
-        """The table for ``rich.console.Console.print``."""
-        caption = "\n".join(self.notes) or None
-        table = Table(title=self.title, caption=caption, header_style="bold")
+        """The table for ``rich.console.Console.print`` (cells are text, never markup:
+        ``[low, high]`` and ``members=[...]`` print as they are)."""
+        caption = escape("\n".join(self.notes)) or None
+        table = Table(title=escape(self.title), caption=caption, header_style="bold")
         for index, header in enumerate(self.headers):
-            table.add_column(header, justify="right" if self._align(index) == "right" else "left")
+            justify = "right" if self._align(index) == "right" else "left"
+            table.add_column(escape(header), justify=justify)
         for row in self.rows:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         return table
 
     def to_markdown(self) -> str:

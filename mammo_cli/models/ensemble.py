@@ -53,19 +53,10 @@ def member_name(index: int, model: keras.Model) -> str:
     return f"member_{index}_{model.name}"
 
 
-def ensemble_weights(weights: Sequence[float] | None, n_members: int) -> list[float]:
+def normalised_weights(weights: Sequence[float] | None, n_members: int) -> list[float]:
     """The averaging weights normalised to sum 1; ``None`` gives equal weights."""
     if weights is None:
         return [1.0 / n_members] * n_members
-    if len(weights) != n_members:
-        raise MammoError(
-            f"ensemble.weights has {len(weights)} values for {n_members} members; "
-            "give one weight per member"
-        )
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise MammoError(
-            f"ensemble.weights={list(weights)}; expected non-negative weights with a positive sum"
-        )
     total = float(sum(weights))
     return [float(w) / total for w in weights]
 
@@ -73,14 +64,15 @@ def ensemble_weights(weights: Sequence[float] | None, n_members: int) -> list[fl
 def build_ensemble(
     members: Sequence[Member], weights: Sequence[float] | None = None
 ) -> tuple[keras.Model, keras.Model]:
-    """One single-input model averaging ``members``' class probabilities (optionally weighted).
+    """One single-input model averaging ``members``' class probabilities, weighted by
+    ``weights`` (normalised to sum 1; None: equal weights).
 
     Returns ``(ensemble, probe)``: ``ensemble`` is the model to save (one output, the
     weighted average); ``probe`` shares its layers and outputs every member's raw
     probabilities followed by the ensemble's, so one pass over the test set scores all.
     The members are renamed ``member_<i>_<model name>`` in place.
     """
-    normalised = ensemble_weights(weights, len(members))
+    normalised = normalised_weights(weights, len(members))
     n_outputs = {int(member.model.outputs[0].shape[-1]) for member in members}
     if len(n_outputs) != 1:
         raise MammoError(f"the members have different numbers of outputs ({sorted(n_outputs)})")

@@ -37,14 +37,6 @@ def classification(task: DictConfig) -> tuple[Any, ...]:
     return classes, task.positive_class, bool(task.pairs)
 
 
-def normalised_weights(weights: Sequence[float] | None, n_members: int) -> list[float]:
-    """The averaging weights normalised to sum 1; ``None`` gives equal weights."""
-    if weights is None:
-        return [1.0 / n_members] * n_members
-    total = float(sum(weights))
-    return [float(w) / total for w in weights]
-
-
 def check_members(
     members: Sequence[str], weights: Sequence[float] | None, data: DictConfig
 ) -> list[RunFolder]:
@@ -97,9 +89,9 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     test set, and write the ensemble's run folder. Returns its ``metrics.json``."""
     from mammo_cli.data.dataset import load_task_data
     from mammo_cli.files import write_json, write_text
-    from mammo_cli.models.ensemble import Member, build_ensemble
+    from mammo_cli.models.ensemble import Member, build_ensemble, normalised_weights
     from mammo_cli.runs.pipeline import save_model
-    from mammo_cli.runs.predict import check_model, predict_outputs
+    from mammo_cli.runs.predict import load_checked_model, predict_outputs
     from mammo_cli.runs.report_page import write_html
     from mammo_cli.runs.scoring import score, task_positive, write_results
 
@@ -111,8 +103,7 @@ def build_and_score(cfg: DictConfig, runs: list[RunFolder], run_dir: Path) -> di
     positive = task_positive(cfg.task)
     members = []
     for run in runs:
-        model = run.load_model()
-        check_model(model, len(names), False, str(run.path))
+        model = load_checked_model(run)
         members.append(Member(model, run.output_activation, str(run.path)))
     ensemble, probe = build_ensemble(members, weights)
     *member_probs, probs = predict_outputs(probe, test.stored_input(), cfg.batch_size)

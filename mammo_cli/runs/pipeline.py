@@ -26,7 +26,7 @@ from mammo_cli.files import write_text, write_with
 from mammo_cli.models.registry import build_model
 from mammo_cli.runs.baseline import versus_baseline
 from mammo_cli.runs.folder import CHECKPOINT_DIR, HISTORY_FILE, MODEL_FILE, PLOTS, RunFolder
-from mammo_cli.runs.predict import check_model, predict
+from mammo_cli.runs.predict import load_checked_model, predict
 from mammo_cli.runs.scoring import score, task_positive, write_results
 from mammo_cli.tf_setup import distribution_strategy, set_thread_counts
 from mammo_cli.training.augmentation import expand_offline
@@ -182,8 +182,7 @@ def evaluate_saved_run(
     task = cfg.task
     task_data = load_task_data(data if data.dir is not None else cfg.data, task, with_train=False)
     test = task_data.test
-    model = run.load_model()
-    check_model(model, len(test.class_names), bool(task.pairs), str(run.path))
+    model = load_checked_model(run)
     probs = predict(model, test.stored_input(), batch_size)
     source = run.metrics()
     positive = task_positive(task)

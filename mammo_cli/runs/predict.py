@@ -16,7 +16,7 @@ import numpy as np
 from mammo_cli.data.course import PATCH_SHAPE
 from mammo_cli.data.tasks import ModelInput
 from mammo_cli.errors import MammoError
-from mammo_cli.runs.folder import MODEL_FILE
+from mammo_cli.runs.folder import MODEL_FILE, RunFolder
 from mammo_cli.training.fit import prediction_dataset
 
 
@@ -35,6 +35,14 @@ def predict(
 ) -> np.ndarray:
     """The raw class probabilities of a single-output ``model`` (see :func:`predict_outputs`)."""
     return predict_outputs(model, inputs, batch_size, rows)[0]
+
+
+def load_checked_model(run: RunFolder) -> keras.Model:
+    """The model saved in ``run`` (safe mode), checked against the task the run answers."""
+    model = run.load_model()
+    task = run.task
+    check_model(model, len(task.classes), bool(task.pairs), str(run.path))
+    return model
 
 
 def check_model(model: keras.Model, n_classes: int, pairs: bool, run_dir: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from mammo_cli.data.dataset import load_task_data
 from mammo_cli.evaluation.metrics import classification_metrics
-from mammo_cli.runs.ensemble import normalised_weights
+from mammo_cli.models.ensemble import normalised_weights
 from mammo_cli.runs.folder import RunFolder
 from tests.helpers import CONTRACT_KEYS, assert_user_error, read_metrics, run_folders, run_mammo
 
