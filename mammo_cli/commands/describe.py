@@ -88,8 +88,12 @@ def _counts_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def run(cfg: DictConfig, run_dir: Path) -> None:
-    """``mammo data describe``: describe the data into ``run_dir`` and print the counts."""
-    result = describe(cfg, run_dir)
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``mammo data describe``: describe the data into ``run_dir``; return describe.json."""
+    return describe(cfg, run_dir)
+
+
+def show(cfg: DictConfig, result: dict[str, Any], run_dir: Path) -> None:
+    """Print the counts per class and split, and the run folder."""
     Console().print(_counts_table(result))
     print(f"run folder: {run_dir}")
