@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mammo_cli.data.course import RAW_LABELS, load_split
+from mammo_cli.data.dataset import limited
 from mammo_cli.data.source import resolve_data_dir
 from mammo_cli.data.tasks import select_task
 from mammo_cli.evaluation.plots import (
@@ -41,6 +42,8 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     train_view = select_task(splits["train"], cfg.task.classes, "train")
     test_view = select_task(splits["test"], cfg.task.classes, "test")
+    if cfg.data.limit is not None:  # the counts a training with this config sees
+        train_view, test_view = (limited(v, cfg.data.limit) for v in (train_view, test_view))
     class_names = train_view.class_names
     train_idx, val_idx = train_view.split(cfg.trainer.val_split, cfg.seed)
     result = {
