@@ -227,8 +227,8 @@ def _check_each_key_once(args: Sequence[str]) -> None:
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(args))
-    except HydraException as exc:
-        raise MammoError(str(exc).splitlines()[0]) from exc
+    except HydraException:
+        return  # a syntax error: prepare_run reports it as the CLI does
     seen: set[str] = set()
     for override in parsed:
         key = override.key_or_group
