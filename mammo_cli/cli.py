@@ -98,37 +98,6 @@ def quote_values(overrides: Sequence[str]) -> list[str]:
     return quoted
 
 
-# Lines of Hydra/OmegaConf messages that describe internals rather than the mistake.
-_NOISE = ("Config search path", "provider=", "reference_type=", "object_type=")
-
-
-_UNKNOWN_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
-
-
-def _error_line(exc: BaseException, command: str) -> str:
-    """Collapse a config-library exception (and its cause) into one readable line."""
-    parts = [str(exc)]
-    unknown = _UNKNOWN_KEY.search(parts[0])
-    if unknown and "To append to your config use +" in parts[0]:
-        from mammo_cli.config.validate import fields_at, unknown_key_message
-
-        key = unknown["key"]
-        return unknown_key_message(key, fields_at(command, key.rpartition(".")[0]))
-    cause = exc.__cause__
-    if cause is not None and str(cause) and str(cause) not in parts[0]:
-        parts.append(str(cause))
-    lines = [line.strip() for part in parts for line in part.splitlines()]
-    kept = [line for line in lines if line and not line.startswith(_NOISE)]
-    text = "; ".join(kept)
-    # "Available options in 'task':; 2.1; 2.2" -> "Available options in 'task': 2.1, 2.2"
-    head, sep, options = text.partition(":; ")
-    if sep and "Available options" in head:
-        text = f"{head}: {options.replace('; ', ', ')}"
-    if "token recognition error" in text:
-        text += " (quote values with special characters: key='value')"
-    return text.replace(".;", ";")
-
-
 def _fail(message: str) -> int:
     sys.stderr.write(f"mammo: error: {message}\n")
     return 2
@@ -207,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wants_traceback:
             raise
         if _is_user_config_error(exc):
-            return _fail(_error_line(exc, action or command))
+            from mammo_cli.commands.launch import config_error_line
+
+            return _fail(config_error_line(exc, action or command))
         # After the config check: Hydra's MissingConfigException is an OSError too.
         if isinstance(exc, OSError) and exc.filename is not None:
             return _fail(f"cannot use {exc.filename}: {exc.strerror}")  # e.g. a run folder

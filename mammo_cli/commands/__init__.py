@@ -1,10 +1,14 @@
 """One thin module per subcommand: glue between the config and the library.
 
-Each Hydra command module has ``run(cfg, run_dir)``, called by :func:`task_function`
-once the config is composed, checked (:mod:`mammo_cli.config.validate`) and the run
-folder claimed (:mod:`mammo_cli.commands.launch`). The folder's record (config, provenance, and the
-status of a failed run) is written here, for every command alike. Heavy imports
-(TensorFlow) happen inside ``run`` so that ``mammo --help`` and config errors stay fast.
+Each Hydra command module has ``run(cfg, run_dir)``, which does the work into the run
+folder and returns its result (printing nothing), and ``show(cfg, result, run_dir)``,
+which prints what the CLI shows at the end; ``objective(result)``, where a module has
+it, is the number a sweeper optimises. :func:`execute` runs a command once its config
+is composed and checked (:mod:`mammo_cli.config.validate`) and its folder claimed
+(:mod:`mammo_cli.commands.launch`), for the CLI (:func:`task_function`) and the Python
+API (:mod:`mammo_cli.api`) alike. The folder's record (config, provenance, and the status
+of a failed run) is written here, for every command alike. Heavy imports (TensorFlow)
+happen inside ``run`` so that ``mammo --help`` and config errors stay fast.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +28,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mammo_cli.config.validate import validate
-from mammo_cli.errors import MammoError
+from mammo_cli.errors import MammoError, PartialFailure
 from mammo_cli.files import write_json, write_text
 from mammo_cli.runs.folder import (
     CHECKPOINT_DIR,
@@ -35,6 +41,28 @@ from mammo_cli.runs.folder import (
 )
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a job was started, as its provenance.json records it."""
+
+    #: the command line (the API: the function and the overrides it composed)
+    argv: list[str]
+    #: the overrides of the job's config (Hydra's ``hydra.overrides.task``)
+    overrides: list[str] = field(default_factory=list)
+    #: the option Hydra picked in each config group (``hydra.runtime.choices``)
+    choices: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, hydra: DictConfig, argv: Sequence[str]) -> Launch:
+        """The launch of a job whose Hydra config (the ``hydra`` node) is ``hydra``."""
+        choices = OmegaConf.to_container(hydra.runtime.choices)
+        return cls(list(argv), list(hydra.overrides.task), choices)  # type: ignore[arg-type]
+
+
+#: the launch of the job running in this context (read by :func:`run_provenance`)
+_launch: ContextVar[Launch | None] = ContextVar("mammo_launch", default=None)
 
 
 def current_run_dir() -> Path:
@@ -92,24 +120,25 @@ def data_config(cfg: DictConfig, command: str) -> DictConfig | None:
 def run_provenance(cfg: DictConfig, command: str) -> dict[str, Any]:
     """provenance.json of a run: versions, device, command line, the choices Hydra made,
     the sha256 of every course file read (:mod:`mammo_cli.provenance`); ``evaluate``
-    adds the provenance of the run it scores."""
+    adds the provenance of the run it scores. The command line, overrides and choices
+    are those of the job :func:`execute` runs (else the process's command line)."""
     from mammo_cli.data.fingerprints import course_files
     from mammo_cli.data.source import default_cache_dir, resolve_data_dir
     from mammo_cli.provenance import collect_provenance
 
-    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    launch = _launch.get() or Launch(list(sys.argv))
     data = data_config(cfg, command)
     files = {} if data is None else course_files(resolve_data_dir(data.dir, data.cache_dir))
     cache = default_cache_dir() if data is None or data.cache_dir is None else Path(data.cache_dir)
     record = collect_provenance(
         command,
-        sys.argv,
-        list(hydra.overrides.task) if hydra else [],
+        launch.argv,
+        launch.overrides,
         files,
         datetime.now(timezone.utc),
         cache.expanduser(),
     )
-    record["choices"] = dict(hydra.runtime.choices) if hydra else {}
+    record["choices"] = dict(launch.choices)
     if command == "evaluate":
         source = RunFolder(cfg.run) / PROVENANCE_FILE
         record["training_run"] = read_json(source) if source.is_file() else None
@@ -125,37 +154,62 @@ def resumed_config(cfg: DictConfig, command: str) -> DictConfig:
     return saved
 
 
+def execute(command: str, cfg: DictConfig, run_dir: Path, launch: Launch, show: bool) -> Any:
+    """Run ``mammo <command>`` on its composed, checked ``cfg`` into the claimed ``run_dir``
+    (with ``resume=``, on the config that run saved): ``commands.<command>.run`` inside
+    :func:`record_run`, then, with ``show``, its ``show`` (the CLI's tables). Returns the
+    command's result. An interrupted training that saved a checkpoint is a MammoError
+    saying how to resume it."""
+    if OmegaConf.select(cfg, "resume", default=None) is not None:
+        cfg = resumed_config(cfg, command)
+    module = importlib.import_module(f"mammo_cli.commands.{command}")
+    summary = getattr(module, "SUMMARY_FILE", "metrics.json")
+
+    def body(folder: Path) -> Any:
+        try:
+            result = module.run(cfg, folder)
+        except PartialFailure as failure:  # what did finish is shown before the error
+            if show:
+                module.show(cfg, failure.result, folder)
+            raise
+        if show:
+            module.show(cfg, result, folder)
+        return result
+
+    token = _launch.set(launch)
+    try:
+        return record_run(cfg, run_dir, command, body, summary)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: status.json says interrupted
+        if not any(run_dir.rglob(f"{CHECKPOINT_DIR}/{CHECKPOINT_STATE}")):
+            raise
+        raise MammoError(
+            f"interrupted; its last finished epoch is saved: mammo {command} resume={run_dir}"
+        ) from None
+    finally:
+        _launch.reset(token)
+
+
 def task_function(command: str, traceback_wanted: bool = False) -> Callable[[DictConfig], Any]:
-    """The Hydra task function of ``mammo <command>``: ``commands.<command>.run(cfg,
-    run_dir)`` inside :func:`record_run` of the job's folder (with ``resume=``, on the
-    config that run saved). A user mistake in a single run ends the process with the
+    """The Hydra task function of ``mammo <command>``: :func:`execute` in the job's folder,
+    showing the command's tables; returns the command's ``objective`` (what a sweeper
+    optimises), if it has one. A user mistake in a single run ends the process with the
     one-line ``mammo: error:`` (exit status 2) unless ``traceback_wanted``; in a sweep it
     reaches Hydra, which reports the job that failed."""
     module = importlib.import_module(f"mammo_cli.commands.{command}")
 
     def run(cfg: DictConfig) -> Any:
-        if OmegaConf.select(cfg, "resume", default=None) is not None:
-            cfg = resumed_config(cfg, command)
-        elif HydraConfig.get().mode == RunMode.MULTIRUN:
+        hydra = HydraConfig.get()
+        resume = OmegaConf.select(cfg, "resume", default=None)
+        if resume is None and hydra.mode == RunMode.MULTIRUN:
             validate(cfg, command)  # this job's own sweep values (the rest: before launch)
-        run_dir = current_run_dir()
-        summary = getattr(module, "SUMMARY_FILE", "metrics.json")
         try:
-            try:
-                return record_run(
-                    cfg, run_dir, command, lambda folder: module.run(cfg, folder), summary
-                )
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: status.json says interrupted
-                if not any(run_dir.rglob(f"{CHECKPOINT_DIR}/{CHECKPOINT_STATE}")):
-                    raise
-                raise MammoError(
-                    f"interrupted; its last finished epoch is saved: mammo {command} "
-                    f"resume={run_dir}"
-                ) from None
+            result = execute(command, cfg, current_run_dir(), Launch.of(hydra, sys.argv), True)
         except MammoError as exc:
-            if HydraConfig.get().mode == RunMode.RUN and not traceback_wanted:
+            if hydra.mode == RunMode.RUN and not traceback_wanted:
                 sys.stderr.write(f"mammo: error: {exc}\n")
                 raise SystemExit(2) from None
             raise
+        objective = getattr(module, "objective", None)
+        return None if objective is None else objective(result)
 
     return run

@@ -11,6 +11,7 @@ to the same numbers from the same config and seed in seconds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -19,14 +20,21 @@ from mammo_cli.evaluation.reports import print_metrics
 from mammo_cli.runs.baseline import fit_and_score
 
 
-def run(cfg: DictConfig, run_dir: Path) -> float:
-    """Fit and score the baseline into ``run_dir``; return its validation AUC (what a
-    sweeper may optimise, as for ``mammo train``)."""
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Fit and score the baseline into ``run_dir``; return its metrics.json."""
     data = load_task_data(cfg.data, cfg.task)
-    metrics = fit_and_score(cfg, run_dir, data)
+    return fit_and_score(cfg, run_dir, data)
+
+
+def show(cfg: DictConfig, metrics: dict[str, Any], run_dir: Path) -> None:
+    """Print the test metrics, that no model was saved, and the run folder."""
     print_metrics(
         metrics, title=f"mammo baseline: task {metrics['task']}, {metrics['baseline_model']}"
     )
     print("model: not saved (refit it with the same overrides; same seed, same numbers)")
     print(f"run folder: {run_dir}")
+
+
+def objective(metrics: dict[str, Any]) -> float:
+    """The validation AUC (what a sweeper may optimise, as for ``mammo train``)."""
     return float(metrics["validation"]["auc"] or 0.0)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mammo_cli.data.course import RAW_LABELS, load_split
+from mammo_cli.data.dataset import limited
 from mammo_cli.data.source import resolve_data_dir
 from mammo_cli.data.tasks import select_task
 from mammo_cli.evaluation.plots import (
@@ -42,6 +43,8 @@ def describe(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     train_view = select_task(splits["train"], cfg.task.classes, "train")
     test_view = select_task(splits["test"], cfg.task.classes, "test")
+    if cfg.data.limit is not None:  # the counts a training with this config sees
+        train_view, test_view = (limited(v, cfg.data.limit) for v in (train_view, test_view))
     class_names = train_view.class_names
     train_idx, val_idx = train_view.split(cfg.trainer.val_split, cfg.seed)
     result = {
@@ -89,8 +92,12 @@ def _counts_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def run(cfg: DictConfig, run_dir: Path) -> None:
-    """``mammo data describe``: describe the data into ``run_dir`` and print the counts."""
-    result = describe(cfg, run_dir)
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``mammo data describe``: describe the data into ``run_dir``; return describe.json."""
+    return describe(cfg, run_dir)
+
+
+def show(cfg: DictConfig, result: dict[str, Any], run_dir: Path) -> None:
+    """Print the counts per class and split, and the run folder."""
     Console().print(_counts_table(result))
     print(f"run folder: {run_dir}")

@@ -10,12 +10,9 @@ from mammo_cli.runs.folder import open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
-def run(cfg: DictConfig, run_dir: Path) -> int:
-    """Write the overlays and explanations.csv into ``run_dir``; return the overlay count."""
+def run(cfg: DictConfig, run_dir: Path) -> list[Path]:
+    """Write the overlays and explanations.csv into ``run_dir``; return the overlays."""
     import_tensorflow_quietly()
-    from rich.console import Console
-    from rich.markup import escape
-
     from mammo_cli.data.dataset import load_task_data
     from mammo_cli.files import write_text
     from mammo_cli.inference.explain import (
@@ -38,7 +35,15 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         items = collect_items(Path(cfg.input).expanduser(), bool(task.pairs), cfg.roi)
         table = explain_items(model, class_names, items, cfg.batch_size, run_dir, cfg.progress)
     write_text(run_dir / EXPLANATIONS_FILE, table)
-    overlays = list((run_dir / OVERLAY_DIR).glob("*.png"))
+    return list((run_dir / OVERLAY_DIR).glob("*.png"))
+
+
+def show(cfg: DictConfig, overlays: list[Path], run_dir: Path) -> None:
+    """Say how many overlays were written, and where."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from mammo_cli.inference.explain import EXPLANATIONS_FILE, OVERLAY_DIR
+
     where = escape(f"{run_dir / OVERLAY_DIR}, table {run_dir / EXPLANATIONS_FILE}")
     Console().print(f"[bold]mammo explain[/bold]: {len(overlays)} Grad-CAM overlay(s) in {where}")
-    return len(overlays)

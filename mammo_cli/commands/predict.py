@@ -10,13 +10,10 @@ from mammo_cli.runs.folder import open_run
 from mammo_cli.tf_setup import import_tensorflow_quietly
 
 
-def run(cfg: DictConfig, run_dir: Path) -> int:
-    """Predict every input sample into ``run_dir``; return how many were predicted."""
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, int]:
+    """Predict every input sample into ``run_dir``; return the count of each predicted
+    class (and of errors)."""
     import_tensorflow_quietly()
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     from mammo_cli.files import write_text
     from mammo_cli.inference.inputs import collect_items
     from mammo_cli.inference.predictions import (
@@ -36,11 +33,18 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     predictions = predict_items(model, items, cfg.batch_size, cfg.predict.progress)
     decision = (class_names, task_positive(task), float(cfg.predict.threshold))
     write_text(run_dir / PREDICTIONS_FILE, predictions_csv(predictions, *decision))
-    counts = predicted_counts(predictions, *decision)
+    return predicted_counts(predictions, *decision)
+
+
+def show(cfg: DictConfig, counts: dict[str, int], run_dir: Path) -> None:
+    """Print how many samples were predicted as each class."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=escape(f"mammo predict: {cfg.input}"), header_style="bold")
     table.add_column("predicted")
     table.add_column("samples", justify="right")
     for name, n in counts.items():
         table.add_row(name, str(n))
     Console().print(table)
-    return sum(counts.values()) - counts["errors"]

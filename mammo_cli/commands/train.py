@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -17,16 +18,26 @@ from mammo_cli.tf_setup import import_tensorflow_quietly
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> float:
-    """Train, evaluate and fill ``run_dir``; return the validation AUC (what a sweeper
-    may optimise: tuning on the test set would leak it)."""
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train, evaluate and fill ``run_dir``; return its metrics.json."""
     data = load_task_data(cfg.data, cfg.task)  # bad data fails here, before TensorFlow loads
     import_tensorflow_quietly()
-    from mammo_cli.evaluation.reports import print_metrics
     from mammo_cli.runs.pipeline import train_and_evaluate
 
     metrics = train_and_evaluate(cfg, run_dir, data, resume=cfg.resume is not None)
-    print_metrics(metrics, title=f"mammo train: task {metrics['task']} (test set)")
     log.info("validation metrics: %s", metrics["validation"])
+    return metrics
+
+
+def show(cfg: DictConfig, metrics: dict[str, Any], run_dir: Path) -> None:
+    """Print the test metrics and the run folder."""
+    from mammo_cli.evaluation.reports import print_metrics
+
+    print_metrics(metrics, title=f"mammo train: task {metrics['task']} (test set)")
     print(f"run folder: {run_dir}")
+
+
+def objective(metrics: dict[str, Any]) -> float:
+    """The validation AUC (what a sweeper may optimise: tuning on the test set would
+    leak it)."""
     return float(metrics["validation"]["auc"] or 0.0)

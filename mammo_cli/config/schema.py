@@ -264,6 +264,10 @@ class DataConfig:
     feature_cache: bool = True
     #: the feature cache's size bound in GB (least recently used entries go first).
     feature_cache_max_gb: float = number(5.0, gt=0.0)
+    #: at most this many samples in each split of the task view (training, test), each
+    #: class in proportion and at least once, the same ones every time; null = all.
+    #: A quick look at a new config (``debug=fast``), not a result.
+    limit: int | None = number(None, ge=1)
 
 
 @dataclass

@@ -247,9 +247,19 @@ def check_binary_settings(evaluate: DictConfig, task: DictConfig) -> None:
         )
 
 
+def check_limit(data: DictConfig, task: DictConfig) -> None:
+    """``data.limit`` leaves room for one sample of every class of the task."""
+    if data.limit is not None and data.limit < len(task.classes):
+        raise MammoError(
+            f"data.limit={data.limit}; task {task.name} has {len(task.classes)} classes, "
+            f"so at least {len(task.classes)} samples per split are needed"
+        )
+
+
 def check_training(cfg: DictConfig) -> None:
     """``mammo train`` / ``holdout`` / ``data describe``: task, model, weights, paths."""
     check_task(cfg.task)
+    check_limit(cfg.data, cfg.task)
     check_model_fits_task(cfg.model, cfg.task)
     check_backbone(cfg.model)
     check_class_weights(cfg)
@@ -298,6 +308,7 @@ def check_evaluate(cfg: DictConfig) -> None:
 
     run = open_run(cfg.run)
     check_folder(cfg.data.dir, "data.dir", required=False)
+    check_limit(cfg.data, run.task)
     check_binary_settings(cfg.evaluate, run.task)
 
 
@@ -334,8 +345,9 @@ def check_ensemble(cfg: DictConfig) -> None:
     one non-negative weight per member."""
     from mammo_cli.runs.ensemble import check_members
 
-    check_members(list(cfg.members), cfg.ensemble.weights, cfg.data)
+    runs = check_members(list(cfg.members), cfg.ensemble.weights, cfg.data)
     check_folder(cfg.data.dir, "data.dir", required=False)
+    check_limit(cfg.data, runs[0].task)
 
 
 def check_prepare(cfg: DictConfig) -> None:

@@ -74,6 +74,12 @@ class TestPredictions:
     #: index of each sample's patch in the course tensor (the abnormality's, for pairs)
     course_index: np.ndarray
 
+    @property
+    def predicted(self) -> np.ndarray:
+        """The class index each sample is predicted as (test_predictions.csv's
+        ``predicted``: the most probable class)."""
+        return np.argmax(self.probs, axis=1)
+
 
 class RunFolder:
     """A folder written by a mammo command, read through one interface."""

@@ -21,6 +21,7 @@ from mammo_cli.errors import MammoError
 from mammo_cli.evaluation.metrics import classification_metrics
 from mammo_cli.evaluation.reports import SCORES, TextTable, holdout_table, score_summary
 from mammo_cli.evaluation.statistics import INTERVAL_METRICS, bootstrap_intervals, pool_splits
+from mammo_cli.runs import progress_log
 from mammo_cli.runs.folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,10 @@ def train_splits(
         seed = split_seed(cfg.seed, split)
         folder = RunFolder(root / split_dir_name(split))
         if resume and folder.is_finished:
-            print(f"holdout split {split}/{k} finished earlier: {folder.path}")
+            progress_log.info("holdout split %d/%d finished earlier: %s", split, k, folder.path)
             runs.append({"split": split, "run_dir": folder.path.name, **folder.metrics()})
             continue
-        print(f"holdout split {split}/{k} (split seed {seed}): {folder.path}")
+        progress_log.info("holdout split %d/%d (split seed %d): %s", split, k, seed, folder.path)
         keras.backend.clear_session()
         folder.path.mkdir(parents=True, exist_ok=True)
 
