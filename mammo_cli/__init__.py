@@ -2,13 +2,16 @@
 
 The ``mammo`` command (:mod:`mammo_cli.cli`), and the same commands as Python functions
 (:mod:`mammo_cli.api`): ``mammo_cli.train``, ``holdout``, ``evaluate``, ``baseline``,
-``ensemble``, ``compare`` and ``load_run``. The API module is imported on first use, so
-``import mammo_cli`` stays light (no Hydra, no TensorFlow).
+``ensemble``, ``compare`` and ``load_run``; a user mistake raises :class:`MammoError`.
+The API module is imported on first use, so ``import mammo_cli`` stays light (no Hydra,
+no TensorFlow).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from mammo_cli.errors import MammoError, PartialFailure
 
 if TYPE_CHECKING:
     from mammo_cli.api import (
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Holdout",
+    "MammoError",
+    "PartialFailure",
     "Run",
     "baseline",
     "compare",
