@@ -1,13 +1,16 @@
-"""Helpers for tests: write course folders, run the real CLI, read run folders."""
+"""Helpers for tests: write course folders and files, run the real CLI, read run folders,
+count a model's trainable parameters."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -183,3 +186,27 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path``, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def sha256(path: Path) -> str:
+    """The sha256 hex digest of the file ``path``."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flip_first_byte(path: Path) -> None:
+    """Change one byte of the file ``path`` (its first), keeping its size."""
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def n_trainable(model: Any) -> int:
+    """The number of trainable parameters of a Keras model."""
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)

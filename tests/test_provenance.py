@@ -27,7 +27,7 @@ from mammo_cli.provenance import (
     installed_versions,
     key_facts,
 )
-from tests.data.test_fingerprints import flip_first_byte, sha256, write_bytes
+from tests.helpers import flip_first_byte, sha256, write_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 

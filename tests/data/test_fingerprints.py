@@ -3,7 +3,6 @@ concurrently written cache never trusted; the identity of a set of files."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,24 +21,9 @@ from mammo_cli.data.fingerprints import (
     fingerprint_files,
 )
 from mammo_cli.errors import MammoError
+from tests.helpers import flip_first_byte, sha256, write_bytes
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def flip_first_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[0] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def test_fingerprint_changes_with_one_byte(tmp_path):

@@ -11,8 +11,7 @@ from mammo_cli.config.schema import BACKBONE_STAGES
 from mammo_cli.errors import MammoError
 from mammo_cli.models.backbones import BACKBONES, build_base, resolve_weights
 from mammo_cli.models.pretrained import build_pretrained
-from tests.helpers import compose
-from tests.models.test_pretrained import n_trainable
+from tests.helpers import compose, n_trainable
 
 NEW = ("densenet121", "efficientnetv2b0", "convnext_tiny")
 #: each application's documented preprocess_input

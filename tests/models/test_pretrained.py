@@ -8,10 +8,7 @@ import pytest
 
 from mammo_cli.errors import MammoError
 from mammo_cli.models.pretrained import build_pretrained
-
-
-def n_trainable(model: keras.Model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+from tests.helpers import n_trainable
 
 
 def test_vgg16_has_the_study_parameter_counts():
