@@ -56,11 +56,11 @@ examples:
   mammo train task=2.2 data.dir=/path/to/course_npy trainer.epochs=20
   mammo evaluate run=outputs/train/2026-01-01/12-00-00-000000
   mammo train resume=outputs/train/2026-01-01/12-00-00-000000   (continue a killed run)
-  mammo predict run=outputs/runs/scratch input=private_test_tensor.npy
-  mammo explain run=outputs/runs/scratch n=16
+  mammo predict run=outputs/train/<A> input=private_test_tensor.npy
+  mammo explain run=outputs/train/<A> n=16
   mammo baseline task=2.2 baseline.model=random_forest
   mammo holdout experiment=table2_holdout_21
-  mammo ensemble members=[outputs/runs/scratch,outputs/runs/vgg16_fe]
+  mammo ensemble members=[outputs/train/<A>,outputs/train/<B>]
   mammo report outputs/train-multirun/2026-01-01/12-00-00-000000
   mammo compare outputs/train/<A> outputs/train/<B> compare.metric=auc
   mammo prepare source=~/CBIS-DDSM csv_dir=~/cbis-csv out=data/cbis_course

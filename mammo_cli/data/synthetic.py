@@ -2,7 +2,7 @@
 
 When no data folder is configured, ``mammo`` trains on this set. It is generated
 deterministically from a seed, so every installation gets byte-identical files, and it
-has exactly the layout of the real course data (see SPEC 1.1): a ``uint16`` tensor of
+has exactly the layout of the real course data (docs/data.md): a ``uint16`` tensor of
 shape ``(N, 150, 150)`` and ``int64`` labels of shape ``(N,)`` with values
 0 baseline, 1 mass benign, 2 mass malignant, 3 calcification benign,
 4 calcification malignant, interleaved so that patch ``2i`` is the healthy baseline cut

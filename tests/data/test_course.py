@@ -1,4 +1,4 @@
-"""Course-format loading: every bad input of SPEC 1.1 is refused, at the boundary and
+"""Course-format loading: every bad input of the course format (docs/data.md) is refused, at the boundary and
 through the real CLI (exit status 2, one line, no artifact that claims success)."""
 
 from __future__ import annotations

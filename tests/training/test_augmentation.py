@@ -15,7 +15,7 @@ from mammo_cli.training.augmentation import build_augmenter, study_transforms
 from mammo_cli.training.fit import make_dataset
 
 CONF = "conf/augmentation"
-#: the study's ImageDataGenerator arguments for mass vs calcification (SPEC 3)
+#: the study's ImageDataGenerator arguments for mass vs calcification (study 5.1)
 STUDY_MASS_CALC = {
     "rotation_degrees": 40,
     "width_shift": 0.2,
