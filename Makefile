@@ -33,12 +33,12 @@ bench: $(STAMP) ## run the benchmarks (speed, memory, start-up): one table + ben
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check mammo_cli tests
-	$(BIN)/ruff format --check mammo_cli tests
+	$(BIN)/ruff check mammo_cli tests benchmarks
+	$(BIN)/ruff format --check mammo_cli tests benchmarks
 
 format: $(STAMP) ## ruff autofix and format
-	$(BIN)/ruff check --fix mammo_cli tests
-	$(BIN)/ruff format mammo_cli tests
+	$(BIN)/ruff check --fix mammo_cli tests benchmarks
+	$(BIN)/ruff format mammo_cli tests benchmarks
 
 clean: ## remove the virtual environment, caches and run outputs
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -72,8 +72,8 @@ def main() -> None:
     import_tensorflow_quietly()
     import keras
 
-    from mammo_cli.models.registry import build_model
     from mammo_cli.models.pretrained import POOLING_LAYERS
+    from mammo_cli.models.registry import build_model
 
     keras.mixed_precision.set_global_policy("float32")
     results: dict = {

@@ -35,7 +35,7 @@ import time
 import numpy as np
 from common import compose_train, emit, json_argument, machine
 
-# The study's ImageDataGenerator arguments for mass vs calcification (SPEC 3).
+# The study's ImageDataGenerator arguments for mass vs calcification (study 5.1).
 STUDY_AUGMENTATION = {
     "rotation_range": 40,
     "width_shift_range": 0.2,

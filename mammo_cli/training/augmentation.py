@@ -1,7 +1,7 @@
 """Augmentation of the training data, ImageDataGenerator's transforms in the graph: on the
 fly or offline.
 
-The presets mirror the study's ``ImageDataGenerator`` settings (study sections 5.1 and 5.2; docs/study.md):
+The presets mirror the study's ``ImageDataGenerator`` settings (study 5.1 and 5.2):
 
 - ``mass_calc``: rotation up to 40 degrees, width/height shift 0.2, zoom 0.2, shear 0.2
   (degrees, as ImageDataGenerator reads it), horizontal flip, nearest fill;

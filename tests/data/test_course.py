@@ -1,5 +1,6 @@
-"""Course-format loading: every bad input of the course format (docs/data.md) is refused, at the boundary and
-through the real CLI (exit status 2, one line, no artifact that claims success)."""
+"""Course-format loading: every bad input of the course format (docs/data.md) is refused,
+at the boundary and through the real CLI (exit status 2, one line, no artifact that
+claims success)."""
 
 from __future__ import annotations
 
