@@ -19,6 +19,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +203,13 @@ class RunFolder:
         try:
             return keras.models.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:  # Keras raises many types for a bad or unsafe archive
+            legacy = _mammo_layers(path)
+            if legacy:
+                raise MammoError(
+                    f"{path} was saved by an earlier mammo with its own layers "
+                    f"({', '.join(legacy)}), which this version replaced by Keras' built-in "
+                    "ones; train the run again, or use the mammo version that wrote it"
+                ) from exc
             raise MammoError(
                 f"{path} is not a loadable Keras model in safe mode ({_first_line(exc)})"
             ) from exc
@@ -303,6 +312,17 @@ def claim_folder(path: Path, resume: bool = False) -> FolderLock:
                 folder.rmdir()
         raise
     return lock
+
+
+def _mammo_layers(path: Path) -> list[str]:
+    """The layers registered by mammo itself (``mammo>...``) that the Keras archive
+    ``path`` names: earlier versions saved such layers; [] if none or unreadable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = archive.read("config.json").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return []
+    return sorted(set(re.findall(r'"registered_name": "mammo>(\w+)"', config)))
 
 
 def _first_line(exc: BaseException) -> str:

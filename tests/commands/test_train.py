@@ -118,6 +118,30 @@ def test_evaluate_refuses_a_model_that_needs_unsafe_deserialisation(trained_run,
     assert not any((tmp_path / "outputs").rglob("metrics.json"))
 
 
+@keras.saving.register_keras_serializable(package="mammo")
+class CaffePreprocess(keras.layers.Layer):
+    """A layer of mammo's own, as earlier versions saved in pretrained models."""
+
+    def call(self, inputs):
+        return inputs * 255.0
+
+
+def test_evaluate_names_the_layers_of_a_model_saved_by_an_earlier_mammo(trained_run, tmp_path):
+    run, _ = trained_run
+
+    def earlier_model(path):
+        inputs = keras.Input((150, 150, 1))
+        x = keras.layers.Flatten()(CaffePreprocess()(inputs))
+        keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(path)
+
+    fake = run_copy_with_model(run, tmp_path / "earlier_run", earlier_model)
+    result = run_mammo("evaluate", f"run={fake}", cwd=tmp_path)
+    assert_user_error(
+        result, "saved by an earlier mammo with its own layers (CaffePreprocess)", "train the run"
+    )
+    assert not any((tmp_path / "outputs").rglob("metrics.json"))
+
+
 def test_same_seed_gives_the_same_metrics_and_weights(trained_run, tiny_course, tmp_path):
     run, _ = trained_run
     result = run_mammo(
