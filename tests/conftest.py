@@ -1,5 +1,5 @@
-"""Shared fixtures (once per session): tiny course-format folders, a tiny siamese run, a
-tiny ensemble of two scratch runs."""
+"""Shared fixtures (once per session): tiny course-format folders, a tiny scratch run, a
+tiny siamese run, a tiny ensemble of two scratch runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from mammo_cli.data.synthetic import generate_pairs
 from mammo_cli.runs.folder import RunFolder
 from tests.helpers import FAST, pairs, run_folders, run_mammo, write_course
 
-ENSEMBLE_FAST = ("trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false")
+#: one epoch of the scratch CNN on the tiny course
+ONE_EPOCH = ("trainer.epochs=1", "trainer.batch_size=16", "trainer.progress=false")
 #: the ensemble's member weights (normalised to 0.75, 0.25)
 ENSEMBLE_WEIGHTS = (3.0, 1.0)
 
@@ -27,6 +28,24 @@ def tiny_course(tmp_path_factory) -> Path:
 def pair_course(tmp_path_factory) -> Path:
     """8 training and 4 test pairs whose abnormalities cover every class."""
     return write_course(tmp_path_factory.mktemp("pair_course"), pairs(8, 1), pairs(4, 2))
+
+
+@pytest.fixture(scope="session")
+def scratch_run(tiny_course, tmp_path_factory) -> Path:
+    """One epoch of ``mammo train task=2.1`` (scratch CNN: mass, calcification) on the tiny
+    course, in float32: tests compare code paths exactly (bfloat16 rounds them differently)."""
+    cwd = tmp_path_factory.mktemp("scratch")
+    result = run_mammo(
+        "train",
+        "task=2.1",
+        f"data.dir={tiny_course}",
+        *ONE_EPOCH,
+        "trainer.precision=float32",
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = run_folders(cwd / "outputs" / "train")
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +69,7 @@ def members(tiny_course, tmp_path_factory) -> dict[tuple[str, str], Path]:
         "model=scratch",
         "model.output_activation=softmax,sigmoid",
         f"data.dir={tiny_course}",
-        *ENSEMBLE_FAST,
+        *ONE_EPOCH,
         f"hydra.sweep.dir={cwd / 'sweep'}",
         cwd=cwd,
     )

@@ -20,29 +20,9 @@ from PIL import Image
 from tests.helpers import (
     assert_user_error,
     run_copy_with_model,
-    run_folders,
     run_mammo,
     write_dicom,
 )
-
-
-@pytest.fixture(scope="module")
-def scratch_run(tiny_course, tmp_path_factory) -> Path:
-    """One 1-epoch task 2.1 scratch run (two classes: mass, calcification)."""
-    cwd = tmp_path_factory.mktemp("bad_inputs_train")
-    result = run_mammo(
-        "train",
-        "task=2.1",
-        f"data.dir={tiny_course}",
-        "trainer.epochs=1",
-        "trainer.batch_size=16",
-        "trainer.progress=false",
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = run_folders(cwd / "outputs" / "train")
-    return run
-
 
 # -- undecodable files among good ones: error rows, the rest predicted -----------------
 

@@ -27,26 +27,6 @@ from tests.helpers import assert_user_error, read_metrics, run_folders, run_mamm
 CLASSES = ("mass", "calcification")  # task 2.1; course labels 1, 2 -> mass, 3, 4 -> calc
 
 
-@pytest.fixture(scope="module")
-def scratch_run(tiny_course, tmp_path_factory) -> Path:
-    """One 1-epoch task 2.1 scratch run."""
-    cwd = tmp_path_factory.mktemp("predict_train")
-    result = run_mammo(
-        "train",
-        "task=2.1",
-        f"data.dir={tiny_course}",
-        "trainer.epochs=1",
-        "trainer.batch_size=16",
-        "trainer.progress=false",
-        # float32: the tests compare code paths exactly (bfloat16 rounds them differently)
-        "trainer.precision=float32",
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = run_folders(cwd / "outputs" / "train")
-    return run
-
-
 def _predict(run: Path, source: Path, cwd: Path, *extra: str) -> list[dict[str, str]]:
     result = run_mammo(
         "predict", f"run={run}", f"input={source}", "predict.progress=false", *extra, cwd=cwd
