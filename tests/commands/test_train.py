@@ -19,20 +19,15 @@ from tests.helpers import (
     run_mammo,
 )
 
+#: the trained_run fixture's command; the same-seed test runs it again
+TRAINED_RUN = ("task=2.1", "model=scratch", "trainer.epochs=2", "trainer.batch_size=16")
+
 
 @pytest.fixture(scope="module")
 def trained_run(tiny_course, tmp_path_factory):
     """One 2-epoch task 2.1 run on the tiny course folder."""
     cwd = tmp_path_factory.mktemp("train")
-    result = run_mammo(
-        "train",
-        "task=2.1",
-        "model=scratch",
-        f"data.dir={tiny_course}",
-        "trainer.epochs=2",
-        "trainer.batch_size=16",
-        cwd=cwd,
-    )
+    result = run_mammo("train", *TRAINED_RUN, f"data.dir={tiny_course}", cwd=cwd)
     assert result.returncode == 0, result.stderr
     (run,) = run_folders(cwd / "outputs" / "train")
     return run, result
@@ -144,15 +139,7 @@ def test_evaluate_names_the_layers_of_a_model_saved_by_an_earlier_mammo(trained_
 
 def test_same_seed_gives_the_same_metrics_and_weights(trained_run, tiny_course, tmp_path):
     run, _ = trained_run
-    result = run_mammo(
-        "train",
-        "task=2.1",
-        "model=scratch",
-        f"data.dir={tiny_course}",
-        "trainer.epochs=2",
-        "trainer.batch_size=16",
-        cwd=tmp_path,
-    )
+    result = run_mammo("train", *TRAINED_RUN, f"data.dir={tiny_course}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (again,) = run_folders(tmp_path / "outputs" / "train")
     first, second = read_metrics(run), read_metrics(again)
