@@ -119,10 +119,15 @@ def write_dicom(
 
 
 def run_mammo(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     """Run ``mammo <args>`` as a user would (a fresh process), capturing its output;
-    ``wrapper`` runs it through another program (e.g. ``setpriv ...``)."""
+    ``wrapper`` runs it through another program (e.g. ``setpriv ...``); ``timeout`` in
+    seconds."""
     full_env = {**os.environ, "MAMMO_CACHE": str(cwd / "cache"), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
@@ -131,7 +136,7 @@ def run_mammo(
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
 
 
